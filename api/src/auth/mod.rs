@@ -1,0 +1,8 @@
+//! Who is calling: password hashing, access tokens, and the per-request session.
+
+pub mod password;
+pub mod session;
+pub mod tokens;
+
+pub use session::Session;
+pub use tokens::TokenKeys;

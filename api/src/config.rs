@@ -1,0 +1,461 @@
+//! Configuration from environment variables (and `.env`), validated once at start-up.
+//!
+//! Every problem is reported at once, each naming its variable, so a misconfigured deployment
+//! is fixed in one go instead of one restart per mistake.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use lettre::message::Mailbox;
+use url::Url;
+
+use crate::secrets;
+
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+const MIN_JWT_SECRET_BYTES: usize = 32;
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub addr: SocketAddr,
+    /// Base of links in mails and of `downloadUrl`, without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub jwt_secret: Vec<u8>,
+    pub mail: MailSettings,
+    pub max_upload_bytes: u64,
+    pub admin: AdminBootstrap,
+    pub jobs: JobSettings,
+    pub firm_name: String,
+    pub token_ttl: Duration,
+    pub download_link_ttl: Duration,
+}
+
+#[derive(Clone)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: Mailbox,
+    /// Explicit attorney notification recipients; `None` means the active attorneys.
+    pub notify: Option<Vec<String>>,
+}
+
+#[derive(Clone)]
+pub enum MailTransport {
+    Smtp(SmtpSettings),
+    /// Writes each message as an `.eml` file into this folder.
+    Files(PathBuf),
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: plain connection upgraded with STARTTLS, which must succeed.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=none`: no encryption, for local relays and test sinks.
+    None,
+}
+
+#[derive(Clone)]
+pub struct AdminBootstrap {
+    pub email: String,
+    pub password: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct JobSettings {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub poll_interval: Duration,
+    pub lease: Duration,
+    pub batch_size: u64,
+}
+
+impl fmt::Debug for Config {
+    // Hand-written so that the JWT secret, SMTP password and admin password never reach a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &redact_url(&self.database_url))
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads the process environment, after loading `.env` when there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+
+        let data_dir = PathBuf::from(get("INTAKE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        if let Err(e) = std::fs::create_dir_all(&data_dir) {
+            errors.push(format!(
+                "INTAKE_DATA_DIR: cannot create {}: {e}",
+                data_dir.display()
+            ));
+        }
+        let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("intake.db").display())
+        });
+        let embedded = database_url.starts_with("sqlite:");
+        if !embedded
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            errors.push(format!(
+                "DATABASE_URL: '{}' is neither sqlite://… nor postgres://…",
+                redact_url(&database_url)
+            ));
+        }
+
+        let addr = parse_or(
+            &get,
+            "INTAKE_ADDR",
+            "127.0.0.1:8000".parse().unwrap(),
+            &mut errors,
+            "a socket address such as 127.0.0.1:8000",
+        );
+        let public_url = match get("INTAKE_PUBLIC_URL") {
+            Some(raw) => match Url::parse(&raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    raw.trim_end_matches('/').to_owned()
+                }
+                _ => {
+                    errors.push(format!("INTAKE_PUBLIC_URL: '{raw}' is not an http(s) URL"));
+                    String::new()
+                }
+            },
+            None => format!("http://{addr}"),
+        };
+
+        let jwt_secret = match get("INTAKE_JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => {
+                errors.push(format!(
+                    "INTAKE_JWT_SECRET: must be at least {MIN_JWT_SECRET_BYTES} bytes (got {}); try `openssl rand -base64 48`",
+                    secret.len()
+                ));
+                Vec::new()
+            }
+            Some(secret) => secret.into_bytes(),
+            None if embedded => {
+                match secrets::load_or_create(&data_dir.join("jwt_secret")) {
+                    Ok(secret) => secret,
+                    Err(e) => {
+                        errors.push(format!("INTAKE_JWT_SECRET: unset, and no secret could be kept in the data dir: {e}"));
+                        Vec::new()
+                    }
+                }
+            }
+            None => {
+                // Replicas must share one secret, so outside the embedded default it must be given.
+                errors.push(format!(
+                    "INTAKE_JWT_SECRET: required (at least {MIN_JWT_SECRET_BYTES} bytes) when DATABASE_URL is not the embedded SQLite"
+                ));
+                Vec::new()
+            }
+        };
+
+        let transport = match get("INTAKE_SMTP_URL") {
+            Some(raw) => match parse_smtp_url(&raw) {
+                Ok(s) => MailTransport::Smtp(s),
+                Err(e) => {
+                    errors.push(format!("INTAKE_SMTP_URL: {e}"));
+                    MailTransport::Files(data_dir.join("mail"))
+                }
+            },
+            None => MailTransport::Files(data_dir.join("mail")),
+        };
+        let firm_name = get("INTAKE_FIRM_NAME").unwrap_or_else(|| "Intake".into());
+        let from_raw = get("INTAKE_MAIL_FROM").unwrap_or_else(|| {
+            let host = Url::parse(&public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .filter(|h| h.parse::<std::net::IpAddr>().is_err())
+                .unwrap_or_else(|| "localhost".into());
+            format!("{firm_name} <no-reply@{host}>")
+        });
+        let from = from_raw.parse::<Mailbox>().unwrap_or_else(|e| {
+            errors.push(format!("INTAKE_MAIL_FROM: '{from_raw}' is not a mailbox ({e}); e.g. 'Firm <intake@firm.example>'"));
+            "Intake <no-reply@localhost>".parse().unwrap()
+        });
+        let notify = get("INTAKE_NOTIFY_EMAILS").map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .filter_map(|addr| match crate::validate::email(addr) {
+                    Ok(addr) => Some(addr),
+                    Err(why) => {
+                        errors.push(format!("INTAKE_NOTIFY_EMAILS: '{addr}': {why}"));
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+
+        let max_upload_bytes = parse_or(
+            &get,
+            "INTAKE_MAX_UPLOAD_BYTES",
+            DEFAULT_MAX_UPLOAD_BYTES,
+            &mut errors,
+            "a number of bytes",
+        );
+        if max_upload_bytes == 0 {
+            errors.push("INTAKE_MAX_UPLOAD_BYTES: must be greater than 0".into());
+        }
+        let db_max_connections = parse_or(
+            &get,
+            "INTAKE_DB_MAX_CONNECTIONS",
+            10u32,
+            &mut errors,
+            "a whole number",
+        );
+        if db_max_connections == 0 {
+            errors.push("INTAKE_DB_MAX_CONNECTIONS: must be greater than 0".into());
+        }
+
+        let admin_email = match get("INTAKE_ADMIN_EMAIL") {
+            Some(raw) => crate::validate::email(&raw).unwrap_or_else(|why| {
+                errors.push(format!("INTAKE_ADMIN_EMAIL: '{raw}': {why}"));
+                raw
+            }),
+            None => "admin@localhost".into(),
+        };
+        let admin_password = get("INTAKE_ADMIN_PASSWORD");
+        if let Some(pw) = &admin_password {
+            if let Err(why) = crate::validate::password(pw) {
+                errors.push(format!("INTAKE_ADMIN_PASSWORD: {why}"));
+            }
+        }
+
+        let jobs = JobSettings {
+            max_attempts: parse_or(
+                &get,
+                "INTAKE_MAIL_MAX_ATTEMPTS",
+                10u32,
+                &mut errors,
+                "a whole number",
+            ),
+            backoff_base: Duration::from_secs(parse_or(
+                &get,
+                "INTAKE_MAIL_BACKOFF_BASE",
+                30u64,
+                &mut errors,
+                "a number of seconds",
+            )),
+            poll_interval: Duration::from_secs(5),
+            lease: Duration::from_secs(300),
+            batch_size: 10,
+        };
+        if jobs.max_attempts == 0 {
+            errors.push("INTAKE_MAIL_MAX_ATTEMPTS: must be at least 1".into());
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Config {
+            database_url,
+            db_max_connections,
+            addr,
+            public_url,
+            data_dir,
+            jwt_secret,
+            mail: MailSettings {
+                transport,
+                from,
+                notify,
+            },
+            max_upload_bytes,
+            admin: AdminBootstrap {
+                email: admin_email,
+                password: admin_password,
+            },
+            jobs,
+            firm_name,
+            token_ttl: Duration::from_secs(30 * 60),
+            download_link_ttl: Duration::from_secs(15 * 60),
+        })
+    }
+
+    pub fn is_embedded_database(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    errors: &mut Vec<String>,
+    expected: &str,
+) -> T {
+    match get(name) {
+        None => default,
+        Some(raw) => raw.parse().unwrap_or_else(|_| {
+            errors.push(format!("{name}: '{raw}' is not {expected}"));
+            default
+        }),
+    }
+}
+
+fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
+    let url =
+        Url::parse(raw).map_err(|e| format!("not a URL ({e}); e.g. smtp://user:pass@host:587"))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("has no host")?
+        .to_owned();
+    let tls_param = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let tls = match (url.scheme(), tls_param.as_deref()) {
+        ("smtps", None) => SmtpTls::Implicit,
+        ("smtp", None | Some("starttls" | "required")) => SmtpTls::StartTls,
+        ("smtp", Some("none")) => SmtpTls::None,
+        (scheme @ ("smtp" | "smtps"), Some(other)) => {
+            return Err(format!(
+                "tls={other} is not supported with {scheme}:// (use tls=none or tls=starttls with smtp://)"
+            ));
+        }
+        (scheme, _) => return Err(format!("scheme '{scheme}' is not smtp or smtps")),
+    };
+    let port = url.port().unwrap_or(match tls {
+        SmtpTls::Implicit => 465,
+        SmtpTls::StartTls => 587,
+        SmtpTls::None => 25,
+    });
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = (!url.username().is_empty())
+        .then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
+    Ok(SmtpSettings {
+        host,
+        port,
+        tls,
+        credentials,
+    })
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("intake-config-{}", uuid::Uuid::new_v4()));
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("INTAKE_DATA_DIR".into())
+            .or_insert(dir.display().to_string());
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn embedded_defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert!(c.is_embedded_database());
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.public_url, "http://127.0.0.1:8000");
+        assert!(c.jwt_secret.len() >= 32);
+        assert!(matches!(c.mail.transport, MailTransport::Files(_)));
+        assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_variable() {
+        let err = config(&[
+            ("INTAKE_ADDR", "nope"),
+            ("INTAKE_JWT_SECRET", "short"),
+            ("INTAKE_SMTP_URL", "http://x"),
+            ("INTAKE_MAX_UPLOAD_BYTES", "ten"),
+        ])
+        .err()
+        .unwrap();
+        let text = err.to_string();
+        for var in [
+            "INTAKE_ADDR",
+            "INTAKE_JWT_SECRET",
+            "INTAKE_SMTP_URL",
+            "INTAKE_MAX_UPLOAD_BYTES",
+        ] {
+            assert!(text.contains(var), "{var} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn postgres_requires_an_explicit_secret() {
+        let err = config(&[("DATABASE_URL", "postgres://u:pw@localhost/db")])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("INTAKE_JWT_SECRET: required"));
+        assert!(!err.to_string().contains("pw@"));
+    }
+
+    #[test]
+    fn smtp_urls_choose_tls_and_credentials() {
+        let s = parse_smtp_url("smtp://me%40x.com:p%2Fw@mail.example:2525").unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.tls),
+            ("mail.example", 2525, SmtpTls::StartTls)
+        );
+        assert_eq!(s.credentials, Some(("me@x.com".into(), "p/w".into())));
+        assert_eq!(parse_smtp_url("smtps://h").unwrap().tls, SmtpTls::Implicit);
+        let plain = parse_smtp_url("smtp://localhost:1025?tls=none").unwrap();
+        assert_eq!(
+            (plain.port, plain.tls, plain.credentials),
+            (1025, SmtpTls::None, None)
+        );
+        assert!(parse_smtp_url("smtps://h?tls=none").is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! The domain error type, and its one mapping to GraphQL errors with `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// `field` is the GraphQL input field at fault, so a form can show the message beside it.
+    #[error("{field} {message}")]
+    BadInput {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("a lead that is {from} cannot be moved to {to}: only PENDING → REACHED_OUT is allowed")]
+    InvalidStatusTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("the résumé is larger than the limit of {limit_bytes} bytes ({})", human_bytes(*.limit_bytes))]
+    FileTooLarge { limit_bytes: u64 },
+    #[error(
+        "the résumé must be a PDF, DOC, DOCX, ODT, RTF or plain-text file; this one's content is {detected}"
+    )]
+    UnsupportedFileType { detected: String },
+    /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
+            Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
+            Self::UnsupportedFileType { .. } => "UNSUPPORTED_FILE_TYPE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The input field the error is about, when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::BadInput { field, .. } => Some(field),
+            Self::FileTooLarge { .. } | Self::UnsupportedFileType { .. } => Some("resume"),
+            _ => None,
+        }
+    }
+
+    /// What the client is shown: never the internals of an `Internal` error.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                "Internal server error; it has been logged".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(e: AppError) -> Self {
+        let (code, field) = (e.code(), e.field());
+        async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(field) = field {
+                ext.set("field", field);
+            }
+        })
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}

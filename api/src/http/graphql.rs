@@ -1,0 +1,201 @@
+//! `POST /graphql` (JSON and multipart uploads) and `GET /graphql` (GraphiQL).
+//!
+//! The request is parsed here rather than by async-graphql-axum's extractor, which ignores
+//! `MultipartOptions`: the size limit must stop an oversized upload while it streams in.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
+
+use async_graphql::{BatchResponse, ParseRequestError, Value, http::MultipartOptions};
+use async_graphql_axum::GraphQLResponse;
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::json;
+
+use super::HttpState;
+use crate::{auth::Session, error::AppError};
+
+/// Room for the `operations` and `map` parts and multipart framing around the file.
+const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
+const MAX_JSON_BODY: u64 = 1024 * 1024;
+
+pub async fn graphiql() -> Html<&'static str> {
+    Html(include_str!("graphiql.html"))
+}
+
+pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let multipart = content_type.as_deref().is_some_and(|c| {
+        c.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/")
+    });
+    let max_file = state.app.config.max_upload_bytes;
+    let body_limit = if multipart {
+        max_file + MULTIPART_OVERHEAD
+    } else {
+        MAX_JSON_BODY
+    };
+
+    // Refuse an announced oversize body before reading any of it.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > body_limit) {
+        return too_large(multipart, max_file);
+    }
+
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(AtomicU64::new(0));
+    let flag = exceeded.clone();
+    let stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .map(move |chunk| {
+            let chunk = chunk?;
+            if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64
+                > body_limit
+            {
+                flag.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("request body too large"));
+            }
+            Ok(chunk)
+        });
+    let options = MultipartOptions::default().max_file_size(max_file as usize);
+    let request = match async_graphql::http::receive_batch_body(
+        content_type,
+        stream.into_async_read(),
+        options,
+    )
+    .await
+    {
+        Ok(request) => request,
+        Err(ParseRequestError::PayloadTooLarge) => return too_large(multipart, max_file),
+        Err(_) if exceeded.load(Ordering::Relaxed) => return too_large(multipart, max_file),
+        Err(e) => return bad_request(&describe(&e)),
+    };
+
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let session = match Session::resolve(authorization, &state.app.tokens, &state.app.db).await {
+        Ok(session) => session,
+        Err(e) => {
+            return error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.code(),
+                &e.public_message(),
+                None,
+            );
+        }
+    };
+    let mut response = state.schema.execute_batch(request.data(session)).await;
+    add_missing_codes(&mut response);
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Errors raised before resolvers run (syntax, validation, variable coercion) carry no code of
+/// their own; give them one so that every error a client sees has `extensions.code`.
+fn add_missing_codes(response: &mut BatchResponse) {
+    let responses = match response {
+        BatchResponse::Single(r) => std::slice::from_mut(r),
+        BatchResponse::Batch(rs) => rs.as_mut_slice(),
+    };
+    for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_some() {
+            continue;
+        }
+        if let Some(rest) = error.message.strip_prefix("Invalid value for argument \"") {
+            let path = rest.split('"').next().unwrap_or_default();
+            let field = path.rsplit('.').next().unwrap_or(path).to_owned();
+            ext.set("code", "BAD_USER_INPUT");
+            ext.set("field", Value::String(field));
+        } else if error.path.is_empty() {
+            ext.set(
+                "code",
+                if error.message.contains(" --> ") {
+                    "GRAPHQL_PARSE_FAILED"
+                } else {
+                    "GRAPHQL_VALIDATION_FAILED"
+                },
+            );
+        } else {
+            ext.set("code", "INTERNAL");
+        }
+    }
+}
+
+fn describe(e: &ParseRequestError) -> String {
+    const SPEC: &str = "see https://github.com/jaydenseric/graphql-multipart-request-spec";
+    match e {
+        ParseRequestError::MissingOperatorsPart => {
+            format!("the multipart request has no 'operations' part; {SPEC}")
+        }
+        ParseRequestError::MissingMapPart => {
+            format!("the multipart request has no 'map' part; {SPEC}")
+        }
+        ParseRequestError::InvalidFilesMap(_) => {
+            format!("the 'map' part is not a JSON object of file names to paths; {SPEC}")
+        }
+        ParseRequestError::MissingFiles => {
+            format!("the 'map' part names a file that was not sent; {SPEC}")
+        }
+        ParseRequestError::InvalidMultipart(e) => format!("malformed multipart body: {e}"),
+        other => format!("the body is not a GraphQL request: {other}"),
+    }
+}
+
+fn too_large(multipart: bool, max_file: u64) -> Response {
+    if multipart {
+        let e = AppError::FileTooLarge {
+            limit_bytes: max_file,
+        };
+        error_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            e.code(),
+            &e.to_string(),
+            e.field(),
+        )
+    } else {
+        let message = format!(
+            "the request body is larger than {}",
+            crate::error::human_bytes(MAX_JSON_BODY)
+        );
+        error_body(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", &message, None)
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    error_body(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, None)
+}
+
+fn error_body(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut extensions = json!({ "code": code });
+    if let Some(field) = field {
+        extensions["field"] = json!(field);
+    }
+    // A request that was not read to the end leaves the connection in an unknown state.
+    let close = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "close"
+    } else {
+        "keep-alive"
+    };
+    (
+        status,
+        [(header::CONNECTION, close)],
+        Json(json!({ "errors": [{ "message": message, "extensions": extensions }] })),
+    )
+        .into_response()
+}

@@ -1,0 +1,150 @@
+//! The mail worker: claims due jobs, renders and sends them, settles each one.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::email_job::{self, EmailKind, JobState};
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::queue;
+use crate::{
+    clock,
+    config::JobSettings,
+    mail::{
+        Mailer, SendError, mask_email,
+        messages::{self, LeadMail, Sender},
+    },
+};
+
+#[derive(Clone)]
+pub struct Worker {
+    db: DatabaseConnection,
+    mailer: Mailer,
+    settings: JobSettings,
+    wake: Arc<Notify>,
+}
+
+/// What one drain did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl Worker {
+    pub fn new(
+        db: DatabaseConnection,
+        mailer: Mailer,
+        settings: JobSettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            db,
+            mailer,
+            settings,
+            wake,
+        }
+    }
+
+    /// Runs until `shutdown`: drains what is due, then sleeps until woken by a new job in this
+    /// process or the poll interval passes. A batch in flight is finished before stopping.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!("mail worker started");
+        loop {
+            if let Err(e) = self.run_pending(clock::now()).await {
+                tracing::error!(error = ?e, "mail worker: draining the queue failed; will retry");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        tracing::info!("mail worker stopped");
+    }
+
+    /// Sends every job due at `now`, batch after batch, until none is left. Tests pass a time in
+    /// the future to make retries due without waiting.
+    pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+        let mut report = DrainReport::default();
+        loop {
+            let jobs =
+                queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size)
+                    .await?;
+            if jobs.is_empty() {
+                return Ok(report);
+            }
+            for job in jobs {
+                match self.process(&job, now).await? {
+                    JobState::Sent => report.sent += 1,
+                    JobState::Queued => report.retrying += 1,
+                    JobState::Dead => report.dead += 1,
+                }
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        job: &email_job::Model,
+        claimed_at: DateTime<Utc>,
+    ) -> anyhow::Result<JobState> {
+        let to = mask_email(&job.recipient);
+        let result = match self.render(job) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(SendError::Permanent(format!(
+                "cannot render the message: {e:#}"
+            ))),
+        };
+        // Settle at the later of the claim time and the clock, so that a drain driven with a
+        // future time schedules retries after it.
+        let now = claimed_at.max(clock::now());
+        match result {
+            Ok(()) => {
+                queue::mark_sent(&self.db, job, now).await?;
+                tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
+                Ok(JobState::Sent)
+            }
+            Err(e) => {
+                let permanent = matches!(e, SendError::Permanent(_));
+                let state = queue::mark_failed(
+                    &self.db,
+                    job,
+                    &e.to_string(),
+                    permanent,
+                    now,
+                    &self.settings,
+                )
+                .await?;
+                match state {
+                    JobState::Dead => {
+                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %e, "email dead: giving up")
+                    }
+                    _ => {
+                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %e, "email failed; will retry")
+                    }
+                }
+                Ok(state)
+            }
+        }
+    }
+
+    fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
+        let lead: LeadMail = serde_json::from_value(job.payload.clone())?;
+        let sender = Sender {
+            from: &self.mailer.from,
+            firm_name: &self.mailer.firm_name,
+        };
+        match job.kind {
+            EmailKind::LeadAcknowledgement => {
+                messages::acknowledgement(job.id, &job.recipient, &lead, &sender)
+            }
+            EmailKind::LeadNotification => {
+                messages::notification(job.id, &job.recipient, &lead, &sender)
+            }
+        }
+    }
+}

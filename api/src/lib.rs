@@ -1,0 +1,22 @@
+//! Intake: the library behind the `intake` binary.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod file_links;
+pub mod graphql;
+pub mod http;
+pub mod jobs;
+pub mod leads;
+pub mod mail;
+pub mod resume;
+pub mod secrets;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod users;
+pub mod validate;

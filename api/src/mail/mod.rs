@@ -1,0 +1,113 @@
+//! Sending mail: SMTP through lettre, or `.eml` files in the data dir for the embedded default.
+
+pub mod messages;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::Mailbox,
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Tls, TlsParameters},
+    },
+};
+
+use crate::config::{MailSettings, MailTransport, SmtpTls};
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    pub from: Mailbox,
+    pub firm_name: String,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: connection refused, timeouts, 4xx answers.
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused for good (5xx), e.g. an unknown mailbox.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings, firm_name: &str) -> anyhow::Result<Self> {
+        let transport = match &settings.transport {
+            MailTransport::Files(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating mail folder {}", dir.display()))?;
+                Transport::Files(AsyncFileTransport::new(dir))
+            }
+            MailTransport::Smtp(smtp) => {
+                let tls = match smtp.tls {
+                    SmtpTls::StartTls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
+                    SmtpTls::Implicit => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
+                    SmtpTls::None => Tls::None,
+                };
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                        .port(smtp.port)
+                        .tls(tls)
+                        .timeout(Some(Duration::from_secs(30)));
+                if let Some((user, pass)) = &smtp.credentials {
+                    builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self {
+            transport,
+            from: settings.from.clone(),
+            firm_name: firm_name.to_owned(),
+        })
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(error_chain(&e))
+                } else {
+                    SendError::Transient(error_chain(&e))
+                }
+            }),
+            Transport::Files(files) => files
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendError::Transient(error_chain(&e))),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `ada@lovelace.example` → `a***@lovelace.example`: enough to tell mails apart in logs
+/// without writing personal data into them.
+pub fn mask_email(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Building and running the server: database, migrations, first admin, HTTP and worker.
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Config, db, http, jobs::Worker, state::AppState, users};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    run_worker: bool,
+}
+
+impl Application {
+    /// Connects, migrates, makes sure an admin exists and binds the address (port 0 picks a free
+    /// one, which tests use).
+    pub async fn build(config: Config, run_worker: bool) -> anyhow::Result<Self> {
+        let state = connect(config).await?;
+        if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
+            match admin.generated_password {
+                Some(password) => eprintln!(
+                    "\n  Created the first admin account.\n    email:    {}\n    password: {password}\n  \
+                     This password is shown only once: keep it, then create attorney accounts with createUser.\n",
+                    admin.email
+                ),
+                None => {
+                    tracing::info!(email = %admin.email, "created the first admin account from INTAKE_ADMIN_EMAIL/INTAKE_ADMIN_PASSWORD")
+                }
+            }
+        }
+        let listener = TcpListener::bind(state.config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (INTAKE_ADDR)", state.config.addr))?;
+        Ok(Self {
+            listener,
+            state,
+            run_worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, lets in-flight requests
+    /// and the mail batch in progress finish, and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        let public = &self.state.config.public_url;
+        tracing::info!(%addr, "Intake is listening");
+        tracing::info!(
+            "GraphiQL: {public}/graphql — sign in with the `login` mutation, then add the header \
+             Authorization: Bearer <accessToken>"
+        );
+        let stop = CancellationToken::new();
+        let worker = self
+            .run_worker
+            .then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        let app =
+            http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let on_stop = stop.clone();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests and mail");
+            on_stop.cancel();
+        });
+        let served = server.await.context("HTTP server");
+        stop.cancel();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        self.state.db.clone().close().await.ok();
+        served
+    }
+}
+
+/// The state shared by `serve` and `worker`: configuration, database (migrated), store, mailer.
+pub async fn connect(config: Config) -> anyhow::Result<AppState> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    AppState::new(config, db)
+}
+
+/// `intake worker`: only the mail worker, until `shutdown`.
+pub async fn run_worker(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let state = connect(config).await?;
+    let worker: Worker = state.worker();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker.run(stop.child_token()));
+    shutdown.await;
+    tracing::info!("shutting down: finishing the mail batch in progress");
+    stop.cancel();
+    task.await.context("mail worker")?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,54 @@
+//! Everything a request or a job needs, built once at start-up and shared.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use crate::{
+    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, mail::Mailer,
+    storage::Storage,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub storage: Storage,
+    pub mailer: Mailer,
+    pub tokens: Arc<TokenKeys>,
+    pub links: Arc<FileLinks>,
+    /// Wakes this process's mail worker when a job is enqueued.
+    pub jobs_enqueued: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let storage = Storage::local(&config.uploads_dir())?;
+        let mailer = Mailer::new(&config.mail, &config.firm_name)?;
+        let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
+        let links = Arc::new(FileLinks::new(
+            &config.jwt_secret,
+            &config.public_url,
+            config.download_link_ttl,
+        ));
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            storage,
+            mailer,
+            tokens,
+            links,
+            jobs_enqueued: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn worker(&self) -> Worker {
+        Worker::new(
+            self.db.clone(),
+            self.mailer.clone(),
+            self.config.jobs.clone(),
+            self.jobs_enqueued.clone(),
+        )
+    }
+}

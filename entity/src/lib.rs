@@ -1,0 +1,5 @@
+//! SeaORM entities: one module per table.
+
+pub mod email_job;
+pub mod lead;
+pub mod user;

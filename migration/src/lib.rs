@@ -1,0 +1,20 @@
+//! Database migrations, applied by `intake migrate` and at the start of `serve` and `worker`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_users;
+mod m20261121_000002_create_leads;
+mod m20261121_000003_create_email_jobs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_users::Migration),
+            Box::new(m20261121_000002_create_leads::Migration),
+            Box::new(m20261121_000003_create_email_jobs::Migration),
+        ]
+    }
+}
