@@ -249,10 +249,8 @@ impl Config {
             None => "admin@localhost".into(),
         };
         let admin_password = get("INTAKE_ADMIN_PASSWORD");
-        if let Some(pw) = &admin_password {
-            if let Err(why) = crate::validate::password(pw) {
-                errors.push(format!("INTAKE_ADMIN_PASSWORD: {why}"));
-            }
+        if let Some(Err(why)) = admin_password.as_deref().map(crate::validate::password) {
+            errors.push(format!("INTAKE_ADMIN_PASSWORD: {why}"));
         }
 
         let jobs = JobSettings {

@@ -69,9 +69,12 @@ impl Storage {
         Ok(self.store.delete(&Path::parse(key)?).await?)
     }
 
-    /// Readiness: can the store be listed right now?
+    /// Readiness: can the store take a write right now? (Listing is not enough: a store can be
+    /// readable and still refuse the next résumé.) Overwrites one tiny marker object.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.store.list_with_delimiter(None).await?;
+        self.store
+            .put(&Path::from(".readyz"), Bytes::from_static(b"ok").into())
+            .await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::{
 
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.

@@ -6,9 +6,11 @@ use super::{
 };
 use crate::{error::AppError, leads, users};
 
+const DEFAULT_PAGE_SIZE: i32 = 20;
+
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
@@ -25,13 +27,14 @@ impl QueryRoot {
         Ok(lead.map(Lead))
     }
 
-    /// Leads, newest first. `search` matches first name, last name or email, ignoring case.
-    /// Attorneys and admins.
+    /// Leads, newest first, `first` (at most 100) at a time; pass the previous page's
+    /// `endCursor` as `after` for the next. `search` matches first name, last name or email,
+    /// ignoring case. Attorneys and admins.
     async fn leads(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20, desc = "Page size, at most 100.")] first: i32,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
         status: Option<LeadStatus>,
         search: Option<String>,
     ) -> Result<LeadConnection> {
@@ -40,7 +43,13 @@ impl QueryRoot {
             status: status.map(Into::into),
             search,
         };
-        let page = leads::list(&state(ctx).db, filter, first, after.as_deref()).await?;
+        let page = leads::list(
+            &state(ctx).db,
+            filter,
+            first.unwrap_or(DEFAULT_PAGE_SIZE),
+            after.as_deref(),
+        )
+        .await?;
         Ok(page.into())
     }
 

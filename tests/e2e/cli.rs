@@ -1,0 +1,255 @@
+//! The binary as a newcomer runs it: no configuration at all, then the CLI's other commands.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PDF, SUBMIT_LEAD, lead_input};
+
+/// Stops the server even when an assertion fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn intake(data_dir: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_intake"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("INTAKE_DATA_DIR", data_dir)
+        .env("INTAKE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .current_dir(data_dir.parent().unwrap());
+    cmd
+}
+
+#[tokio::test]
+async fn serve_runs_the_whole_system_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let mut add = intake(&data, port)
+        .args([
+            "user",
+            "add",
+            "--email",
+            "Alex@Firm.test",
+            "--name",
+            "Alex Attorney",
+            "--role",
+            "attorney",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"attorney-password-1\n")
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success());
+    assert!(String::from_utf8_lossy(&added.stdout).contains("created alex@firm.test"));
+
+    let mut server = KillOnDrop(
+        intake(&data, port)
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = BufReader::new(server.0.stderr.take().unwrap());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut password = None;
+    let mut graphiql_logged = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(password.is_some() && graphiql_logged) && Instant::now() < deadline {
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(p) = line.trim().strip_prefix("password: ") {
+                password = Some(p.to_owned());
+            }
+            graphiql_logged |= line.contains(&format!("GraphiQL: http://127.0.0.1:{port}/graphql"));
+        }
+    }
+    let password = password.expect("the first admin's password is printed");
+    assert!(graphiql_logged, "the log says where GraphiQL is");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let graphiql = client
+        .get(format!("{base}/graphql"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(graphiql.contains("GraphiQL") && graphiql.contains("Authorization"));
+
+    let login = |email: &'static str, password: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let body: Value = client
+                .post(format!("{base}/graphql"))
+                .json(&json!({ "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { role } } }", "variables": { "e": email, "p": password } }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    assert_eq!(
+        login("admin@localhost", password).await["data"]["login"]["user"]["role"],
+        "ADMIN"
+    );
+    assert_eq!(
+        login("alex@firm.test", "attorney-password-1".into()).await["data"]["login"]["user"]["role"],
+        "ATTORNEY"
+    );
+
+    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("Ada", "Lovelace", "ada@example.com"), "resume": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0":["variables.resume"]}"#)
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"),
+        );
+    let receipt: Value = client
+        .post(format!("{base}/graphql"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt["data"]["submitLead"]["status"], "PENDING",
+        "{receipt}"
+    );
+
+    // The in-process worker writes both mails as .eml files.
+    let mail_dir = data.join("mail");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut emls = Vec::new();
+    while emls.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        emls = std::fs::read_dir(&mail_dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+    }
+    assert_eq!(emls.len(), 2, "two .eml files in {}", mail_dir.display());
+    let all: String = emls
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        all.contains("To: ada@example.com") && all.contains("To: alex@firm.test"),
+        "{all}"
+    );
+    assert!(data.join("intake.db").exists() && data.join("jwt_secret").exists());
+
+    // SIGTERM: a graceful stop, exit status 0.
+    Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "intake did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+
+    let migrate = intake(&data, port).arg("migrate").output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+}
+
+#[test]
+fn invalid_configuration_is_refused_with_every_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = intake(dir.path(), 0)
+        .env("INTAKE_ADDR", "nowhere")
+        .env("INTAKE_MAX_UPLOAD_BYTES", "lots")
+        .env("DATABASE_URL", "postgres://u:secret-password@127.0.0.1/db")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "INTAKE_ADDR",
+        "INTAKE_MAX_UPLOAD_BYTES",
+        "INTAKE_JWT_SECRET: required",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from: {err}");
+    }
+    assert!(
+        !err.contains("secret-password"),
+        "secrets stay out of messages: {err}"
+    );
+}
+
+#[test]
+fn user_add_refuses_a_weak_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = intake(dir.path(), 0)
+        .args([
+            "user",
+            "add",
+            "--email",
+            "a@firm.test",
+            "--name",
+            "A",
+            "--role",
+            "admin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+}

@@ -1,0 +1,79 @@
+use serde_json::json;
+
+use crate::{
+    helpers::{Backend, PDF, TestApp, lead_input},
+    on_both_backends,
+};
+
+on_both_backends!(download_links_refuse_tampering_and_expiry);
+
+async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.admin_token().await;
+    let id = app
+        .submit_lead(
+            lead_input("Ada", "Lovelace", "ada@example.com"),
+            "../../etc/passwd",
+            PDF.to_vec(),
+        )
+        .await["data"]["submitLead"]["id"]
+        .clone();
+    let body = app
+        .graphql(
+            "query($id: ID!) { lead(id: $id) { resume { fileName downloadUrl } } }",
+            json!({ "id": id }),
+            Some(&token),
+        )
+        .await;
+    let resume = &body["data"]["lead"]["resume"];
+    assert_eq!(resume["fileName"], "passwd.pdf", "no path parts survive");
+    let url = resume["downloadUrl"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/files/resumes/", app.address)),
+        "{url}"
+    );
+    let get = |u: String| {
+        let client = app.client.clone();
+        async move { client.get(u).send().await.unwrap() }
+    };
+    let ok = get(url.clone()).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.headers()["content-disposition"],
+        "attachment; filename=\"passwd.pdf\"; filename*=UTF-8''passwd%2Epdf"
+    );
+
+    let (path, query) = url.split_once('?').unwrap();
+    let expires: i64 = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("expires="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sig = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("sig="))
+        .unwrap();
+    let mut flipped = sig.to_owned();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    let other_key = path.replace("/resumes/", "/resumes/x");
+    for tampered in [
+        format!("{path}?expires={expires}&sig={flipped}"),
+        format!("{path}?expires={}&sig={sig}", expires + 3600),
+        format!("{other_key}?expires={expires}&sig={sig}"),
+        path.to_owned(),
+    ] {
+        assert_eq!(get(tampered.clone()).await.status(), 403, "{tampered}");
+    }
+
+    // A link signed for a time long past has expired.
+    let key = path.split("/files/").nth(1).unwrap();
+    let old = app
+        .state
+        .links
+        .url(key, api::clock::now() - chrono::Duration::hours(1));
+    let expired = get(old).await;
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().await.unwrap().contains("expired"));
+}

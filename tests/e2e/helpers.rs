@@ -1,0 +1,327 @@
+//! The harness: each test gets the real server on a free port, its own data dir, its own
+//! database (SQLite, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set), and an
+//! SMTP sink. Mail is drained deterministically through the worker's own code.
+
+use std::{collections::HashMap, time::Duration};
+
+use api::{config::Config, jobs::DrainReport, startup::Application, state::AppState};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::smtp::SmtpSink;
+
+pub const ADMIN_EMAIL: &str = "admin@firm.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The server's base URL, e.g. postgres://postgres@127.0.0.1:5432/postgres.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
+            _ => {
+                eprintln!(
+                    "SKIPPED on PostgreSQL: TEST_DATABASE_URL is not set (this test ran on SQLite only)"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests: `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )*};
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+struct TestDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+        // Drop runs outside async; use a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(&server_url).await {
+                    let _ = db
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub smtp: SmtpSink,
+    pub client: reqwest::Client,
+    vars: HashMap<String, String>,
+    data_dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// `overrides` are extra environment variables, as an operator would set them.
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let smtp = SmtpSink::start().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut vars: HashMap<String, String> = [
+            ("INTAKE_DATA_DIR", data_dir.path().display().to_string()),
+            ("INTAKE_JWT_SECRET", JWT_SECRET.into()),
+            ("INTAKE_SMTP_URL", smtp.url()),
+            ("INTAKE_MAIL_FROM", "Test Firm <intake@firm.test>".into()),
+            ("INTAKE_FIRM_NAME", "Test Firm".into()),
+            ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+            ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("INTAKE_DB_MAX_CONNECTIONS", "5".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(server_url) => {
+                let name = format!("intake_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&server_url)
+                    .await
+                    .expect("TEST_DATABASE_URL reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&server_url).unwrap();
+                url.set_path(&name);
+                vars.insert("DATABASE_URL".into(), url.to_string());
+                Some(TestDatabase { server_url, name })
+            }
+        };
+        for (k, v) in overrides {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let running = start(&vars).await;
+        Self {
+            address: running.address,
+            state: running.state,
+            smtp,
+            client: reqwest::Client::new(),
+            vars,
+            data_dir,
+            _database: database,
+            stop: Some(running.stop),
+            server: Some(running.server),
+        }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data dir and database.
+    pub async fn restart(&mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.server.take().unwrap().await.unwrap().unwrap();
+        let running = start(&self.vars).await;
+        self.address = running.address;
+        self.state = running.state;
+        self.stop = Some(running.stop);
+        self.server = Some(running.server);
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({
+                "query": query,
+                "variables": variables,
+            }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Sends `submitLead` as the GraphQL multipart request spec lays it out.
+    pub async fn submit_lead(&self, input: Value, file_name: &str, bytes: Vec<u8>) -> Value {
+        let (status, body) = self.submit_lead_raw(input, file_name, bytes).await;
+        assert!(status.is_success(), "HTTP {status}: {body}");
+        body
+    }
+
+    pub async fn submit_lead_raw(
+        &self,
+        input: Value,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> (reqwest::StatusCode, Value) {
+        let operations = json!({
+            "query": SUBMIT_LEAD,
+            "variables": { "input": input, "resume": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", r#"{"0":["variables.resume"]}"#)
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(file_name.to_owned())
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = self
+            .graphql(
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                json!({ "e": email, "p": password }),
+                None,
+            )
+            .await;
+        body["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {body}"))
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates an attorney through the API and signs them in.
+    pub async fn attorney(&self, email: &str) -> String {
+        let admin = self.admin_token().await;
+        let body = self
+            .graphql(
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({ "i": { "email": email, "fullName": "Alex Attorney", "role": "ATTORNEY", "password": "attorney-password-1" } }),
+                Some(&admin),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        self.login(email, "attorney-password-1").await
+    }
+
+    /// Sends every mail that is due now, through the worker's own code path.
+    pub async fn drain_mail(&self) -> DrainReport {
+        self.drain_mail_at(api::clock::now()).await
+    }
+
+    /// As `drain_mail`, as if the clock read `now`: makes retries due without waiting.
+    pub async fn drain_mail_at(&self, now: DateTime<Utc>) -> DrainReport {
+        self.state.worker().run_pending(now).await.expect("drain")
+    }
+}
+
+pub fn later(by: Duration) -> DateTime<Utc> {
+    api::clock::now() + by
+}
+
+pub const SUBMIT_LEAD: &str = "mutation Submit($input: SubmitLeadInput!, $resume: Upload!) { \
+    submitLead(input: $input, resume: $resume) { id status submittedAt } }";
+
+pub fn lead_input(first: &str, last: &str, email: &str) -> Value {
+    json!({ "firstName": first, "lastName": last, "email": email })
+}
+
+/// The `extensions.code` of the first error, or panics with the whole body.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+pub fn error_field(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {body}"))
+}
+
+struct Running {
+    address: String,
+    state: AppState,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds and starts the application from `vars`. The in-process worker runs only when the
+/// test sets INTAKE_WORKER=on; the others drain mail themselves.
+async fn start(vars: &HashMap<String, String>) -> Running {
+    // Reserve a free port so that the public URL (used in links) names the real one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut vars = vars.clone();
+    vars.insert("INTAKE_ADDR".into(), format!("127.0.0.1:{port}"));
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
+    let run_worker = vars.get("INTAKE_WORKER").is_some_and(|v| v == "on");
+    let app = Application::build(config, run_worker)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        address,
+        state,
+        stop,
+        server,
+    }
+}

@@ -1,0 +1,238 @@
+use std::time::Duration;
+
+use entity::email_job::{self, EmailKind, JobState};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::{
+    helpers::{ADMIN_EMAIL, Backend, PDF, TestApp, later, lead_input},
+    on_both_backends,
+};
+
+on_both_backends!(
+    both_mails_say_the_right_things,
+    a_failed_send_is_retried,
+    a_job_that_keeps_failing_ends_dead,
+    a_permanent_rejection_is_dead_at_once,
+    the_background_worker_sends_without_being_asked,
+    configured_recipients_replace_the_attorneys,
+);
+
+async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
+    email_job::Entity::find().all(&app.state.db).await.unwrap()
+}
+
+async fn both_mails_say_the_right_things(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.attorney("alex@firm.test").await;
+    app.submit_lead(
+        lead_input("<b>Ada</b>", "Lovelace & Co", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    assert_eq!(app.drain_mail().await.sent, 2);
+    let mails = app.smtp.messages();
+    let ack = mails
+        .iter()
+        .find(|m| m.rcpt_to == ["ada@example.com"])
+        .expect("acknowledgement to the prospect");
+    let note = mails
+        .iter()
+        .find(|m| m.rcpt_to == ["alex@firm.test"])
+        .expect("notification to the attorney");
+
+    assert_eq!(ack.mail_from, "intake@firm.test");
+    assert_eq!(
+        ack.header("Subject"),
+        "We received your details — Test Firm"
+    );
+    assert!(
+        ack.header("From").contains("Test Firm")
+            && ack.header("From").ends_with("<intake@firm.test>")
+    );
+    let (text, html) = ack.bodies();
+    assert!(text.contains("Dear <b>Ada</b> Lovelace & Co"), "{text}");
+    assert!(text.contains("What happens next"), "{text}");
+    assert!(
+        html.contains("Dear &lt;b&gt;Ada&lt;/b&gt; Lovelace &amp; Co"),
+        "names are escaped in HTML: {html}"
+    );
+    assert!(!html.contains("<b>Ada"), "{html}");
+
+    assert_eq!(note.header("Subject"), "New lead: <b>Ada</b> Lovelace & Co");
+    assert!(
+        note.header("Reply-To").contains("ada@example.com"),
+        "the attorney can reply to the prospect"
+    );
+    let (text, html) = note.bodies();
+    assert!(text.contains("ada@example.com"), "{text}");
+    let link = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Open the lead: "))
+        .expect("a link to the lead")
+        .trim()
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("{}/graphql?query=", app.address)),
+        "{link}"
+    );
+    let lead_id = jobs(&app).await[0].lead_id.unwrap().to_string();
+    assert!(link.contains(&lead_id), "{link}");
+    assert!(html.contains("&lt;b&gt;Ada"), "{html}");
+    // The link opens GraphiQL.
+    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 200);
+
+    // Message-IDs are derived from the job, one per mail.
+    let ids: Vec<_> = jobs(&app).await.iter().map(|j| j.id.to_string()).collect();
+    for mail in [ack, note] {
+        let message_id = mail.header("Message-ID");
+        assert!(
+            ids.iter().any(|id| message_id.contains(id)),
+            "{message_id} vs {ids:?}"
+        );
+    }
+    assert!(
+        jobs(&app)
+            .await
+            .iter()
+            .all(|j| j.state == JobState::Sent && j.sent_at.is_some() && j.attempts == 1)
+    );
+}
+
+async fn a_failed_send_is_retried(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    app.smtp.fail_next(1);
+    let first = app.drain_mail().await;
+    assert_eq!((first.sent, first.retrying, first.dead), (1, 1, 0));
+    let waiting: Vec<_> = jobs(&app)
+        .await
+        .into_iter()
+        .filter(|j| j.state == JobState::Queued)
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert!(
+        waiting[0].last_error.as_deref().unwrap().contains("451"),
+        "{:?}",
+        waiting[0].last_error
+    );
+    assert!(
+        waiting[0].run_at > api::clock::now(),
+        "retried later, not at once"
+    );
+
+    assert_eq!(app.drain_mail().await, Default::default(), "not due yet");
+    let second = app.drain_mail_at(later(Duration::from_secs(3600))).await;
+    assert_eq!((second.sent, second.retrying, second.dead), (1, 0, 0));
+    assert_eq!(app.smtp.messages().len(), 2);
+    let settled = jobs(&app).await;
+    assert!(settled.iter().all(|j| j.state == JobState::Sent));
+    assert_eq!(settled.iter().map(|j| j.attempts).max(), Some(2));
+}
+
+async fn a_job_that_keeps_failing_ends_dead(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("INTAKE_MAIL_MAX_ATTEMPTS", "3")]).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    app.smtp.fail_next(usize::MAX);
+    let mut reports = Vec::new();
+    for hours in [0, 1, 3, 6] {
+        reports.push(
+            app.drain_mail_at(later(Duration::from_secs(hours * 3600)))
+                .await,
+        );
+    }
+    assert_eq!(
+        reports.iter().map(|r| r.retrying).collect::<Vec<_>>(),
+        [2, 2, 0, 0]
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.dead).collect::<Vec<_>>(),
+        [0, 0, 2, 0]
+    );
+    for job in jobs(&app).await {
+        assert_eq!((job.state, job.attempts), (JobState::Dead, 3));
+        assert!(job.last_error.unwrap().contains("451"));
+    }
+    assert!(app.smtp.messages().is_empty());
+}
+
+async fn a_permanent_rejection_is_dead_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.smtp.reject("ada@example.com");
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    let report = app.drain_mail().await;
+    assert_eq!((report.sent, report.retrying, report.dead), (1, 0, 1));
+    let dead = email_job::Entity::find()
+        .filter(email_job::Column::State.eq(JobState::Dead))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (dead.kind, dead.attempts),
+        (EmailKind::LeadAcknowledgement, 1)
+    );
+    assert!(
+        dead.last_error.unwrap().contains("550"),
+        "the server's answer is kept"
+    );
+}
+
+async fn the_background_worker_sends_without_being_asked(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("INTAKE_WORKER", "on")]).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    // Woken by the enqueue, not by its 5 s poll.
+    let mails = app.smtp.wait_for(2, Duration::from_secs(4)).await;
+    assert_eq!(mails.len(), 2);
+}
+
+async fn configured_recipients_replace_the_attorneys(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[(
+            "INTAKE_NOTIFY_EMAILS",
+            "intake@firm.test, partner@firm.test",
+        )],
+    )
+    .await;
+    app.attorney("alex@firm.test").await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    assert_eq!(app.drain_mail().await.sent, 3);
+    let mut to: Vec<_> = app
+        .smtp
+        .messages()
+        .into_iter()
+        .flat_map(|m| m.rcpt_to)
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["ada@example.com", "intake@firm.test", "partner@firm.test"]
+    );
+    assert!(!to.contains(&ADMIN_EMAIL.to_owned()));
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: the real server over HTTP, a real database (SQLite, and PostgreSQL when
+//! TEST_DATABASE_URL is set), a real SMTP conversation. One binary, so it links once.
+
+mod helpers;
+mod smtp;
+
+mod access;
+mod cli;
+mod errors;
+mod files;
+mod lead_flow;
+mod mail;
+mod schema;
