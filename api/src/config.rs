@@ -233,7 +233,7 @@ impl Config {
         let db_max_connections = parse_or(
             &get,
             "INTAKE_DB_MAX_CONNECTIONS",
-            10u32,
+            default_pool_size(),
             &mut errors,
             "a whole number",
         );
@@ -269,7 +269,9 @@ impl Config {
                 "a number of seconds",
             )),
             poll_interval: Duration::from_secs(5),
-            lease: Duration::from_secs(300),
+            // Longer than a whole batch can take (10 sends × the 30 s SMTP timeout), so a slow
+            // batch is never claimed a second time by another worker.
+            lease: Duration::from_secs(600),
             batch_size: 10,
         };
         if jobs.max_attempts == 0 {
@@ -310,6 +312,15 @@ impl Config {
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
+}
+
+/// Four connections per core, within 4..=32: enough for requests waiting on the database
+/// while others compute, without swamping a small PostgreSQL.
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(2);
+    (cores * 4).clamp(4, 32)
 }
 
 fn parse_or<T: std::str::FromStr>(

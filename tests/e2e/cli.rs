@@ -8,7 +8,43 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PDF, SUBMIT_LEAD, lead_input};
+use crate::{
+    helpers::{Backend, PDF, SUBMIT_LEAD, TestApp, lead_input},
+    on_both_backends,
+};
+
+on_both_backends!(a_separate_worker_process_sends_the_queued_mail);
+
+/// `intake worker` in its own process picks up what the API (running without a worker) queued.
+async fn a_separate_worker_process_sends_the_queued_mail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    assert!(app.smtp.messages().is_empty());
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_intake"));
+    worker.arg("worker").envs(app.env()).stderr(Stdio::null());
+    let worker = KillOnDrop(worker.spawn().unwrap());
+    let mails = app.smtp.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(mails.len(), 2);
+    Command::new("kill")
+        .args(["-TERM", &worker.0.id().to_string()])
+        .status()
+        .unwrap();
+    let mut worker = worker;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while worker.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "intake worker did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(worker.0.try_wait().unwrap().unwrap().success());
+}
 
 /// Stops the server even when an assertion fails half-way.
 struct KillOnDrop(std::process::Child);

@@ -166,6 +166,11 @@ impl TestApp {
         self.server = Some(running.server);
     }
 
+    /// The environment this app was configured from, for starting `intake` processes beside it.
+    pub fn env(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
     }
