@@ -37,6 +37,8 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Exit 0 when the server on INTAKE_ADDR answers /readyz with 200 (for container healthchecks).
+    Health,
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -81,6 +83,7 @@ pub async fn run() -> ExitCode {
         Command::Serve { no_worker } => serve(config, !no_worker).await,
         Command::Worker => startup::run_worker(config, startup::shutdown_signal()).await,
         Command::Migrate => migrate(config).await,
+        Command::Health => crate::health_probe::check(config.addr).await,
         Command::User {
             command: UserCommand::Add { email, name, role },
         } => add_user(config, email, name, role).await,

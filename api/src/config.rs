@@ -18,10 +18,13 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub struct Config {
     pub database_url: String,
     pub db_max_connections: u32,
+    pub db_acquire_timeout: Duration,
+    pub db_connect_timeout: Duration,
     pub addr: SocketAddr,
     /// Base of links in mails and of `downloadUrl`, without a trailing slash.
     pub public_url: String,
     pub data_dir: PathBuf,
+    pub storage: StorageSettings,
     pub jwt_secret: Vec<u8>,
     pub mail: MailSettings,
     pub max_upload_bytes: u64,
@@ -30,6 +33,28 @@ pub struct Config {
     pub firm_name: String,
     pub token_ttl: Duration,
     pub download_link_ttl: Duration,
+}
+
+#[derive(Clone)]
+pub enum StorageSettings {
+    /// A folder on the local disk.
+    Local(PathBuf),
+    S3(S3Settings),
+}
+
+#[derive(Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Key prefix inside the bucket, without slashes at either end; may be empty.
+    pub prefix: String,
+    /// An S3-compatible server such as MinIO; `None` means AWS itself.
+    pub endpoint: Option<String>,
+    /// The endpoint as browsers reach it, for presigned download links, when it differs from
+    /// `endpoint` (e.g. `http://minio:9000` inside Docker, `http://localhost:9000` outside).
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 #[derive(Clone)]
@@ -121,6 +146,8 @@ impl Config {
             ));
         }
         let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+
+        let storage = parse_storage(&get, &data_dir, &mut errors);
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| {
             format!("sqlite://{}?mode=rwc", data_dir.join("intake.db").display())
@@ -237,6 +264,20 @@ impl Config {
             &mut errors,
             "a whole number",
         );
+        let db_acquire_timeout = Duration::from_secs(parse_or(
+            &get,
+            "INTAKE_DB_ACQUIRE_TIMEOUT",
+            10u64,
+            &mut errors,
+            "a number of seconds",
+        ));
+        let db_connect_timeout = Duration::from_secs(parse_or(
+            &get,
+            "INTAKE_DB_CONNECT_TIMEOUT",
+            10u64,
+            &mut errors,
+            "a number of seconds",
+        ));
         if db_max_connections == 0 {
             errors.push("INTAKE_DB_MAX_CONNECTIONS: must be greater than 0".into());
         }
@@ -284,9 +325,12 @@ impl Config {
         Ok(Config {
             database_url,
             db_max_connections,
+            db_acquire_timeout,
+            db_connect_timeout,
             addr,
             public_url,
             data_dir,
+            storage,
             jwt_secret,
             mail: MailSettings {
                 transport,
@@ -307,10 +351,6 @@ impl Config {
 
     pub fn is_embedded_database(&self) -> bool {
         self.database_url.starts_with("sqlite:")
-    }
-
-    pub fn uploads_dir(&self) -> PathBuf {
-        self.data_dir.join("uploads")
     }
 }
 
@@ -336,6 +376,76 @@ fn parse_or<T: std::str::FromStr>(
             errors.push(format!("{name}: '{raw}' is not {expected}"));
             default
         }),
+    }
+}
+
+fn parse_storage(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &std::path::Path,
+    errors: &mut Vec<String>,
+) -> StorageSettings {
+    let fallback = StorageSettings::Local(data_dir.join("uploads"));
+    let endpoint = |name: &str, errors: &mut Vec<String>| {
+        get(name).and_then(|raw| match Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                Some(raw.trim_end_matches('/').to_owned())
+            }
+            _ => {
+                errors.push(format!(
+                    "{name}: '{raw}' is not an http(s) URL such as http://minio:9000"
+                ));
+                None
+            }
+        })
+    };
+    let Some(raw) = get("INTAKE_STORAGE_URL") else {
+        return fallback;
+    };
+    let url = match Url::parse(&raw) {
+        Ok(url) => url,
+        Err(e) => {
+            errors.push(format!("INTAKE_STORAGE_URL: '{raw}' is not a URL ({e}); use file:///abs/path or s3://bucket/prefix"));
+            return fallback;
+        }
+    };
+    match url.scheme() {
+        "file" => match url.to_file_path() {
+            Ok(path) => StorageSettings::Local(path),
+            Err(()) => {
+                errors.push(format!("INTAKE_STORAGE_URL: '{raw}' must name an absolute path, e.g. file:///var/lib/intake/uploads"));
+                fallback
+            }
+        },
+        "s3" => {
+            let Some(bucket) = url.host_str().filter(|b| !b.is_empty()) else {
+                errors.push(format!(
+                    "INTAKE_STORAGE_URL: '{raw}' names no bucket; use s3://bucket/optional-prefix"
+                ));
+                return fallback;
+            };
+            let access_key_id = get("AWS_ACCESS_KEY_ID");
+            let secret_access_key = get("AWS_SECRET_ACCESS_KEY");
+            if access_key_id.is_some() != secret_access_key.is_some() {
+                errors.push(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into(),
+                );
+            }
+            StorageSettings::S3(S3Settings {
+                bucket: bucket.to_owned(),
+                prefix: url.path().trim_matches('/').to_owned(),
+                endpoint: endpoint("INTAKE_S3_ENDPOINT", errors),
+                public_endpoint: endpoint("INTAKE_S3_PUBLIC_ENDPOINT", errors),
+                region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+                access_key_id,
+                secret_access_key,
+            })
+        }
+        other => {
+            errors.push(format!(
+                "INTAKE_STORAGE_URL: scheme '{other}' is not file or s3"
+            ));
+            fallback
+        }
     }
 }
 
@@ -449,6 +559,41 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("INTAKE_JWT_SECRET: required"));
         assert!(!err.to_string().contains("pw@"));
+    }
+
+    #[test]
+    fn storage_urls() {
+        let c = config(&[]).unwrap();
+        assert!(matches!(&c.storage, StorageSettings::Local(p) if p.ends_with("uploads")));
+        let c = config(&[
+            ("INTAKE_STORAGE_URL", "s3://resumes/intake/prod/"),
+            ("INTAKE_S3_ENDPOINT", "http://minio:9000/"),
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ])
+        .unwrap();
+        let StorageSettings::S3(s3) = c.storage else {
+            panic!("not s3")
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()),
+            ("resumes", "intake/prod", "us-east-1")
+        );
+        assert_eq!(s3.endpoint.as_deref(), Some("http://minio:9000"));
+        let c = config(&[("INTAKE_STORAGE_URL", "file:///srv/uploads")]).unwrap();
+        assert!(
+            matches!(&c.storage, StorageSettings::Local(p) if p == std::path::Path::new("/srv/uploads"))
+        );
+        for bad in ["ftp://x", "s3://", "file://relative/x", "nonsense"] {
+            let err = config(&[("INTAKE_STORAGE_URL", bad)])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(err.to_string().contains("INTAKE_STORAGE_URL"), "{err}");
+        }
+        let err = config(&[("INTAKE_STORAGE_URL", "s3://b"), ("AWS_ACCESS_KEY_ID", "k")])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("must be set together"));
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     options
         .max_connections(config.db_max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(config.db_connect_timeout)
+        .acquire_timeout(config.db_acquire_timeout)
         .sqlx_logging(false)
         // WAL lets readers work while a lead is written; NORMAL is durable in WAL mode short of
         // power loss and avoids an fsync per commit; the busy timeout queues concurrent writers

@@ -180,6 +180,26 @@ fn lead_url(public_url: &str, id: Uuid) -> String {
     format!("{public_url}/graphql?query={encoded}")
 }
 
+/// Where the résumé can be fetched for the next few minutes without the Authorization header:
+/// a presigned GET on S3, else a signed link to this server.
+pub async fn download_url(state: &AppState, lead: &lead::Model) -> Result<String, AppError> {
+    let disposition = resume::content_disposition(&lead.resume_file_name);
+    let ttl = state.config.download_link_ttl;
+    match state
+        .storage
+        .presigned_get(
+            &lead.resume_key,
+            &disposition,
+            &lead.resume_content_type,
+            ttl,
+        )
+        .await
+    {
+        Some(url) => Ok(url.context("presigning a résumé download")?),
+        None => Ok(state.links.url(&lead.resume_key, clock::now())),
+    }
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<lead::Model>, DbErr> {
     lead::Entity::find_by_id(id).one(db).await
 }

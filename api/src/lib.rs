@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod file_links;
 pub mod graphql;
+pub mod health_probe;
 pub mod http;
 pub mod jobs;
 pub mod leads;

@@ -147,6 +147,22 @@ pub fn sanitize_file_name(raw: &str, kind: ResumeType) -> String {
     format!("{}.{}", stem[..end].trim_end(), kind.extension)
 }
 
+/// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987).
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Write};
@@ -216,6 +232,14 @@ mod tests {
                 .contains("ZIP")
         );
         assert!(kind(b"\x89PNG\r\n\x1a\n").unwrap_err().contains("image"));
+    }
+
+    #[test]
+    fn content_disposition_is_safe_for_any_name() {
+        assert_eq!(
+            content_disposition("CV Zoë.pdf"),
+            "attachment; filename=\"CV Zo_.pdf\"; filename*=UTF-8''CV%20Zo%C3%AB%2Epdf"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let storage = Storage::local(&config.uploads_dir())?;
+        let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
         let links = Arc::new(FileLinks::new(

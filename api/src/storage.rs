@@ -1,22 +1,37 @@
 //! Where résumés live: an `object_store` behind one small API, so that the local disk of the
-//! embedded default and S3-compatible stores are used the same way.
+//! embedded default and S3-compatible stores (AWS, MinIO) are used the same way.
 
-use std::{path::Path as FsPath, sync::Arc};
+use std::{path::Path as FsPath, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use object_store::{
-    ObjectStore, ObjectStoreExt, WriteMultipart, local::LocalFileSystem, path::Path,
+    ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+    aws::{AmazonS3, AmazonS3Builder},
+    local::LocalFileSystem,
+    path::Path,
+    prefix::PrefixStore,
+    signer::{SignedUrlOptions, Signer},
 };
 use tokio::io::AsyncReadExt;
 
-/// Bytes read from the spooled upload per chunk written to the store.
+use crate::config::{S3Settings, StorageSettings};
+
+/// Bytes read from the spooled upload per write; with S3, parts of 5 MiB go out as they fill.
 const CHUNK: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// Set for S3: downloads are presigned GETs straight from the bucket.
+    presigner: Option<Presigner>,
+}
+
+#[derive(Clone)]
+struct Presigner {
+    signer: Arc<AmazonS3>,
+    prefix: String,
 }
 
 pub struct StoredObject {
@@ -25,12 +40,45 @@ pub struct StoredObject {
 }
 
 impl Storage {
+    pub fn new(settings: &StorageSettings) -> anyhow::Result<Self> {
+        match settings {
+            StorageSettings::Local(dir) => Self::local(dir),
+            StorageSettings::S3(s3) => Self::s3(s3),
+        }
+    }
+
     pub fn local(dir: &FsPath) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("opening {} for résumés", dir.display()))?;
         Ok(Self {
             store: Arc::new(store),
+            presigner: None,
+        })
+    }
+
+    fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
+        let client = s3_builder(settings, settings.endpoint.as_deref())
+            .build()
+            .context("configuring S3 storage")?;
+        // Signing needs no connection, so a second client can sign for the public endpoint.
+        let signer = match &settings.public_endpoint {
+            Some(public) => s3_builder(settings, Some(public))
+                .build()
+                .context("configuring S3 link signing")?,
+            None => client.clone(),
+        };
+        let store: Arc<dyn ObjectStore> = if settings.prefix.is_empty() {
+            Arc::new(client)
+        } else {
+            Arc::new(PrefixStore::new(client, settings.prefix.as_str()))
+        };
+        Ok(Self {
+            store,
+            presigner: Some(Presigner {
+                signer: Arc::new(signer),
+                prefix: settings.prefix.clone(),
+            }),
         })
     }
 
@@ -50,7 +98,10 @@ impl Storage {
                     return Err(e.into());
                 }
             };
-            writer.wait_for_capacity(4).await?;
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
             writer.write(&buf[..n]);
         }
         writer.finish().await?;
@@ -77,4 +128,64 @@ impl Storage {
             .await?;
         Ok(())
     }
+
+    /// For S3, a presigned GET that makes the browser save the file as `disposition` says;
+    /// `None` for stores that cannot presign (the local disk), which use signed app links.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        disposition: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Option<anyhow::Result<String>> {
+        let presigner = self.presigner.as_ref()?;
+        let full_key = if presigner.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}/{key}", presigner.prefix)
+        };
+        let options = SignedUrlOptions::new().with_query([
+            ("response-content-disposition", disposition),
+            ("response-content-type", content_type),
+        ]);
+        let signed = async {
+            let path = Path::parse(&full_key)?;
+            let url = presigner
+                .signer
+                .signed_url_opts(http::Method::GET, &path, ttl, &options)
+                .await?;
+            Ok(url.to_string())
+        };
+        Some(signed.await)
+    }
+}
+
+fn s3_builder(settings: &S3Settings, endpoint: Option<&str>) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&settings.bucket)
+        .with_region(&settings.region)
+        // Path-style (`host/bucket/key`) works with MinIO and any S3-compatible server.
+        .with_virtual_hosted_style_request(false)
+        // A store that is down must fail a submission in seconds, not after minutes of retries.
+        .with_retry(RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..Default::default()
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(3))
+                .with_timeout(Duration::from_secs(60)),
+        );
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+        builder = builder
+            .with_access_key_id(key)
+            .with_secret_access_key(secret);
+    }
+    builder
 }

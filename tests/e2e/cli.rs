@@ -232,6 +232,11 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+    let health = intake(&data, port).arg("health").output().unwrap();
+    assert!(
+        !health.status.success(),
+        "`intake health` fails once the server is gone"
+    );
 
     let migrate = intake(&data, port).arg("migrate").output().unwrap();
     assert!(

@@ -15,6 +15,8 @@ on_both_backends!(
     a_permanent_rejection_is_dead_at_once,
     the_background_worker_sends_without_being_asked,
     configured_recipients_replace_the_attorneys,
+    smtp_credentials_from_the_url_are_used,
+    smtp_tls_settings_are_enforced,
 );
 
 async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
@@ -235,4 +237,72 @@ async fn configured_recipients_replace_the_attorneys(backend: Backend) {
         ["ada@example.com", "intake@firm.test", "partner@firm.test"]
     );
     assert!(!to.contains(&ADMIN_EMAIL.to_owned()));
+}
+
+async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
+    let sink = crate::smtp::SmtpSink::start().await;
+    sink.require_auth("mailer@firm.test", "p@ss/word");
+    let url = format!(
+        "smtp://mailer%40firm.test:p%40ss%2Fword@127.0.0.1:{}?tls=none",
+        sink.port
+    );
+    let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url)]).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    assert_eq!(app.drain_mail().await.sent, 2);
+    assert!(
+        sink.messages()
+            .iter()
+            .all(|m| m.authenticated_as.as_deref() == Some("mailer@firm.test"))
+    );
+
+    // A wrong password is our misconfiguration: the mail waits for a fix instead of dying.
+    let wrong = format!(
+        "smtp://mailer%40firm.test:wrong@127.0.0.1:{}?tls=none",
+        sink.port
+    );
+    let app = TestApp::spawn_with(backend, &[("INTAKE_SMTP_URL", &wrong)]).await;
+    app.submit_lead(
+        lead_input("Ada", "Lovelace", "ada@example.com"),
+        "cv.pdf",
+        PDF.to_vec(),
+    )
+    .await;
+    let report = app.drain_mail().await;
+    assert_eq!((report.sent, report.retrying, report.dead), (0, 2, 0));
+    assert!(
+        jobs(&app)
+            .await
+            .iter()
+            .all(|j| j.last_error.as_deref().unwrap().contains("535"))
+    );
+}
+
+/// `smtp://` demands STARTTLS and `smtps://` TLS from the first byte: neither falls back to
+/// plain text with a server that offers none.
+async fn smtp_tls_settings_are_enforced(backend: Backend) {
+    let sink = crate::smtp::SmtpSink::start().await;
+    for url in [
+        format!("smtp://127.0.0.1:{}", sink.port),
+        format!("smtps://127.0.0.1:{}", sink.port),
+    ] {
+        let app = TestApp::spawn_with(
+            backend.clone(),
+            &[("INTAKE_SMTP_URL", &url), ("INTAKE_MAIL_MAX_ATTEMPTS", "5")],
+        )
+        .await;
+        app.submit_lead(
+            lead_input("Ada", "Lovelace", "ada@example.com"),
+            "cv.pdf",
+            PDF.to_vec(),
+        )
+        .await;
+        let report = app.drain_mail().await;
+        assert_eq!((report.sent, report.retrying), (0, 2), "{url}");
+    }
+    assert!(sink.messages().is_empty(), "nothing went out in plain text");
 }

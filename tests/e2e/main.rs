@@ -2,6 +2,7 @@
 //! TEST_DATABASE_URL is set), a real SMTP conversation. One binary, so it links once.
 
 mod helpers;
+mod s3;
 mod smtp;
 
 mod access;
@@ -11,3 +12,4 @@ mod files;
 mod lead_flow;
 mod mail;
 mod schema;
+mod storage;

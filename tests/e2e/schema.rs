@@ -17,7 +17,10 @@ fn intake_schema_prints_the_committed_sdl() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), COMMITTED);
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == COMMITTED,
+        "`intake schema` differs from schema.graphql"
+    );
 }
 
 #[test]

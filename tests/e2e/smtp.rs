@@ -14,6 +14,8 @@ use tokio::{
 
 #[derive(Clone, Debug)]
 pub struct ReceivedMail {
+    /// The user the client authenticated as, if it did.
+    pub authenticated_as: Option<String>,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub data: String,
@@ -54,6 +56,8 @@ struct Behaviour {
     temp_failures: usize,
     /// Answer 550 to RCPT TO for these addresses.
     rejected: HashSet<String>,
+    /// When set, AUTH PLAIN with this user and password is required before MAIL FROM.
+    credentials: Option<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -93,6 +97,10 @@ impl SmtpSink {
         self.behaviour.lock().unwrap().temp_failures = n;
     }
 
+    pub fn require_auth(&self, user: &str, password: &str) {
+        self.behaviour.lock().unwrap().credentials = Some((user.into(), password.into()));
+    }
+
     pub fn reject(&self, address: &str) {
         self.behaviour
             .lock()
@@ -119,10 +127,38 @@ impl SmtpSink {
         let _ = write.write_all(b"220 sink.test ESMTP test sink\r\n").await;
         let mut mail_from = String::new();
         let mut rcpt_to = Vec::new();
+        let mut authenticated_as = None;
         while let Ok(Some(line)) = lines.next_line().await {
             let upper = line.to_ascii_uppercase();
+            let credentials = self.behaviour.lock().unwrap().credentials.clone();
             let reply: String = if upper.starts_with("EHLO") {
-                "250-sink.test\r\n250-PIPELINING\r\n250 8BITMIME".into()
+                let auth = if credentials.is_some() {
+                    "250-AUTH PLAIN\r\n"
+                } else {
+                    ""
+                };
+                format!("250-sink.test\r\n250-PIPELINING\r\n{auth}250 8BITMIME")
+            } else if upper.starts_with("AUTH PLAIN ") {
+                use base64::Engine;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(line[11..].trim())
+                    .unwrap_or_default();
+                let parts: Vec<String> = decoded
+                    .split(|b| *b == 0)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                match (&credentials, parts.as_slice()) {
+                    (Some((user, pass)), [_, u, p]) if u == user && p == pass => {
+                        authenticated_as = Some(u.clone());
+                        "235 2.7.0 authenticated".into()
+                    }
+                    _ => "535 5.7.8 authentication credentials invalid".into(),
+                }
+            } else if upper.starts_with("MAIL FROM:")
+                && credentials.is_some()
+                && authenticated_as.is_none()
+            {
+                "530 5.7.0 authentication required".into()
             } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
                 "250 OK".into()
             } else if upper.starts_with("RSET") {
@@ -167,6 +203,7 @@ impl SmtpSink {
                     "451 4.3.0 mailbox busy, try again later".into()
                 } else {
                     self.received.lock().unwrap().push(ReceivedMail {
+                        authenticated_as: authenticated_as.clone(),
                         mail_from: mail_from.clone(),
                         rcpt_to: std::mem::take(&mut rcpt_to),
                         data,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{lead, user};
 
 use super::state;
-use crate::{clock, leads, users};
+use crate::{leads, users};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum LeadStatus {
@@ -98,13 +98,8 @@ impl Lead {
     async fn status(&self) -> LeadStatus {
         self.0.status.into()
     }
-    async fn resume(&self, ctx: &Context<'_>) -> Resume {
-        Resume {
-            file_name: self.0.resume_file_name.clone(),
-            content_type: self.0.resume_content_type.clone(),
-            size_bytes: self.0.resume_size_bytes,
-            download_url: state(ctx).links.url(&self.0.resume_key, clock::now()),
-        }
+    async fn resume(&self) -> Resume<'_> {
+        Resume(&self.0)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -126,14 +121,25 @@ impl Lead {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct Resume {
-    pub file_name: String,
+pub struct Resume<'a>(&'a lead::Model);
+
+#[Object]
+impl Resume<'_> {
+    /// The prospect's filename, sanitised, with the extension of the detected type.
+    async fn file_name(&self) -> &str {
+        &self.0.resume_file_name
+    }
     /// Detected from the file's content.
-    pub content_type: String,
-    pub size_bytes: i64,
-    /// A signed link, valid for a few minutes, that needs no Authorization header.
-    pub download_url: String,
+    async fn content_type(&self) -> &str {
+        &self.0.resume_content_type
+    }
+    async fn size_bytes(&self) -> i64 {
+        self.0.resume_size_bytes
+    }
+    /// A signed link, valid for 15 minutes, that needs no Authorization header.
+    async fn download_url(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(leads::download_url(state(ctx), self.0).await?)
+    }
 }
 
 /// What the public form gets back: enough to show a confirmation, nothing about other leads.

@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::{clock, leads};
+use crate::{clock, leads, resume::content_disposition};
 
 #[derive(Deserialize)]
 pub struct LinkParams {
@@ -69,22 +69,6 @@ pub async fn download(
     response
 }
 
-/// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987).
-fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
 fn refuse(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -92,15 +76,4 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         format!("{message}\n"),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn content_disposition_is_safe_for_any_name() {
-        assert_eq!(
-            super::content_disposition("CV Zoë.pdf"),
-            "attachment; filename=\"CV Zo_.pdf\"; filename*=UTF-8''CV%20Zo%C3%AB%2Epdf"
-        );
-    }
 }

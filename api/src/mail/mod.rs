@@ -74,7 +74,12 @@ impl Mailer {
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
-                if e.is_permanent() {
+                // 53x answers (authentication required or refused) are permanent to SMTP but
+                // are our own misconfiguration: retried, so fixing the settings delivers them.
+                let auth_problem = e
+                    .status()
+                    .is_some_and(|code| code.to_string().starts_with("53"));
+                if e.is_permanent() && !auth_problem {
                     SendError::Permanent(error_chain(&e))
                 } else {
                     SendError::Transient(error_chain(&e))

@@ -1,0 +1,97 @@
+//! A real S3 protocol server in the test process (s3s + s3s-fs): objects land as files in a
+//! temporary folder, requests are SigV4-authenticated, and it can be taken down mid-test.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto::Builder as ConnBuilder,
+};
+use s3s::{auth::SimpleAuth, service::S3ServiceBuilder};
+use tokio::{net::TcpListener, task::AbortHandle};
+
+pub const ACCESS_KEY: &str = "intake-test-access";
+pub const SECRET_KEY: &str = "intake-test-secret-key";
+pub const BUCKET: &str = "resumes";
+
+pub struct S3Server {
+    pub endpoint: String,
+    root: tempfile::TempDir,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let mut builder = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap());
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Default::default();
+        let registry = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let service = service.clone();
+                let conn = tokio::spawn(async move {
+                    let _ = ConnBuilder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                });
+                registry.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+        Self {
+            endpoint,
+            root,
+            tasks,
+        }
+    }
+
+    /// The variables that point Intake at this server, under `prefix` in the bucket.
+    pub fn env(&self, prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("INTAKE_STORAGE_URL", format!("s3://{BUCKET}/{prefix}")),
+            ("INTAKE_S3_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// Stops answering: the listener and every open connection go away.
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Every object in the bucket (readiness markers aside), as paths relative to it.
+    pub fn objects(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else {
+                    out.push(path.strip_prefix(base).unwrap().to_owned());
+                }
+            }
+        }
+        let bucket = self.root.path().join(BUCKET);
+        let mut out = Vec::new();
+        walk(&bucket, &bucket, &mut out);
+        out.retain(|p| !p.ends_with(".readyz"));
+        out.sort();
+        out
+    }
+
+    pub fn read(&self, relative: &std::path::Path) -> Vec<u8> {
+        std::fs::read(self.root.path().join(BUCKET).join(relative)).unwrap()
+    }
+}
