@@ -17,6 +17,7 @@ on_both_backends!(
     configured_recipients_replace_the_attorneys,
     smtp_credentials_from_the_url_are_used,
     smtp_tls_settings_are_enforced,
+    concurrent_workers_send_each_mail_once,
 );
 
 async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
@@ -305,4 +306,39 @@ async fn smtp_tls_settings_are_enforced(backend: Backend) {
         assert_eq!((report.sent, report.retrying), (0, 2), "{url}");
     }
     assert!(sink.messages().is_empty(), "nothing went out in plain text");
+}
+
+/// Three workers draining one queue at once (as `--scale worker=3` does) send every mail once.
+async fn concurrent_workers_send_each_mail_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for i in 0..20 {
+        let email = format!("prospect{i}@example.com");
+        app.submit_lead(
+            lead_input("Ada", "Lovelace", &email),
+            "cv.pdf",
+            PDF.to_vec(),
+        )
+        .await;
+    }
+    let (a, b, c) = (app.state.worker(), app.state.worker(), app.state.worker());
+    let now = api::clock::now();
+    let (ra, rb, rc) = tokio::join!(a.run_pending(now), b.run_pending(now), c.run_pending(now));
+    let sent = ra.unwrap().sent + rb.unwrap().sent + rc.unwrap().sent;
+    assert_eq!(sent, 40);
+    let mut ids: Vec<String> = app
+        .smtp
+        .messages()
+        .iter()
+        .map(|m| m.header("Message-ID"))
+        .collect();
+    assert_eq!(ids.len(), 40);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "no mail was sent twice");
+    assert!(
+        jobs(&app)
+            .await
+            .iter()
+            .all(|j| j.state == JobState::Sent && j.attempts == 1)
+    );
 }
