@@ -13,11 +13,7 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(
-    name = "intake",
-    version,
-    about = "Lead intake for law firms: a GraphQL API, its mail worker and tools"
-)]
+#[command(name = "intake", version, about = "Lead intake for law firms: a GraphQL API, its mail worker and tools")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,9 +80,7 @@ pub async fn run() -> ExitCode {
         Command::Worker => startup::run_worker(config, startup::shutdown_signal()).await,
         Command::Migrate => migrate(config).await,
         Command::Health => crate::health_probe::check(config.addr).await,
-        Command::User {
-            command: UserCommand::Add { email, name, role },
-        } => add_user(config, email, name, role).await,
+        Command::User { command: UserCommand::Add { email, name, role } } => add_user(config, email, name, role).await,
         Command::Schema => unreachable!("handled above"),
     };
     match result {
@@ -99,9 +93,7 @@ pub async fn run() -> ExitCode {
 }
 
 async fn serve(config: Config, worker_flag: bool) -> anyhow::Result<()> {
-    let worker_env = std::env::var("INTAKE_WORKER")
-        .map(|v| !matches!(v.trim(), "off" | "false" | "0"))
-        .unwrap_or(true);
+    let worker_env = std::env::var("INTAKE_WORKER").map(|v| !matches!(v.trim(), "off" | "false" | "0")).unwrap_or(true);
     let app = Application::build(config, worker_flag && worker_env).await?;
     app.run_until_stopped(startup::shutdown_signal()).await
 }
@@ -112,12 +104,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn add_user(
-    config: Config,
-    email: String,
-    name: String,
-    role: RoleArg,
-) -> anyhow::Result<()> {
+async fn add_user(config: Config, email: String, name: String, role: RoleArg) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
@@ -126,21 +113,9 @@ async fn add_user(
         RoleArg::Attorney => Role::Attorney,
         RoleArg::Admin => Role::Admin,
     };
-    let user = users::create(
-        &state.db,
-        NewUser {
-            email,
-            full_name: name,
-            role,
-            password,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "created {} ({})",
-        user.email,
-        crate::auth::tokens::role_name(user.role).to_lowercase()
-    );
+    let user = users::create(&state.db, NewUser { email, full_name: name, role, password })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created {} ({})", user.email, crate::auth::tokens::role_name(user.role).to_lowercase());
     Ok(())
 }

@@ -131,36 +131,23 @@ impl Config {
 
     /// Builds the configuration from any variable source; tests pass a map.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
 
         let data_dir = PathBuf::from(get("INTAKE_DATA_DIR").unwrap_or_else(|| "./data".into()));
         if let Err(e) = std::fs::create_dir_all(&data_dir) {
-            errors.push(format!(
-                "INTAKE_DATA_DIR: cannot create {}: {e}",
-                data_dir.display()
-            ));
+            errors.push(format!("INTAKE_DATA_DIR: cannot create {}: {e}", data_dir.display()));
         }
         let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
 
         let storage = parse_storage(&get, &data_dir, &mut errors);
 
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("intake.db").display())
-        });
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("intake.db").display()));
         let embedded = database_url.starts_with("sqlite:");
-        if !embedded
-            && !database_url.starts_with("postgres://")
-            && !database_url.starts_with("postgresql://")
-        {
-            errors.push(format!(
-                "DATABASE_URL: '{}' is neither sqlite://… nor postgres://…",
-                redact_url(&database_url)
-            ));
+        if !embedded && !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            errors
+                .push(format!("DATABASE_URL: '{}' is neither sqlite://… nor postgres://…", redact_url(&database_url)));
         }
 
         let addr = parse_or(
@@ -172,9 +159,7 @@ impl Config {
         );
         let public_url = match get("INTAKE_PUBLIC_URL") {
             Some(raw) => match Url::parse(&raw) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                    raw.trim_end_matches('/').to_owned()
-                }
+                Ok(url) if matches!(url.scheme(), "http" | "https") => raw.trim_end_matches('/').to_owned(),
                 _ => {
                     errors.push(format!("INTAKE_PUBLIC_URL: '{raw}' is not an http(s) URL"));
                     String::new()
@@ -192,15 +177,13 @@ impl Config {
                 Vec::new()
             }
             Some(secret) => secret.into_bytes(),
-            None if embedded => {
-                match secrets::load_or_create(&data_dir.join("jwt_secret")) {
-                    Ok(secret) => secret,
-                    Err(e) => {
-                        errors.push(format!("INTAKE_JWT_SECRET: unset, and no secret could be kept in the data dir: {e}"));
-                        Vec::new()
-                    }
+            None if embedded => match secrets::load_or_create(&data_dir.join("jwt_secret")) {
+                Ok(secret) => secret,
+                Err(e) => {
+                    errors.push(format!("INTAKE_JWT_SECRET: unset, and no secret could be kept in the data dir: {e}"));
+                    Vec::new()
                 }
-            }
+            },
             None => {
                 // Replicas must share one secret, so outside the embedded default it must be given.
                 errors.push(format!(
@@ -230,7 +213,9 @@ impl Config {
             format!("{firm_name} <no-reply@{host}>")
         });
         let from = from_raw.parse::<Mailbox>().unwrap_or_else(|e| {
-            errors.push(format!("INTAKE_MAIL_FROM: '{from_raw}' is not a mailbox ({e}); e.g. 'Firm <intake@firm.example>'"));
+            errors.push(format!(
+                "INTAKE_MAIL_FROM: '{from_raw}' is not a mailbox ({e}); e.g. 'Firm <intake@firm.example>'"
+            ));
             "Intake <no-reply@localhost>".parse().unwrap()
         });
         let notify = get("INTAKE_NOTIFY_EMAILS").map(|raw| {
@@ -247,37 +232,17 @@ impl Config {
                 .collect::<Vec<_>>()
         });
 
-        let max_upload_bytes = parse_or(
-            &get,
-            "INTAKE_MAX_UPLOAD_BYTES",
-            DEFAULT_MAX_UPLOAD_BYTES,
-            &mut errors,
-            "a number of bytes",
-        );
+        let max_upload_bytes =
+            parse_or(&get, "INTAKE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, &mut errors, "a number of bytes");
         if max_upload_bytes == 0 {
             errors.push("INTAKE_MAX_UPLOAD_BYTES: must be greater than 0".into());
         }
-        let db_max_connections = parse_or(
-            &get,
-            "INTAKE_DB_MAX_CONNECTIONS",
-            default_pool_size(),
-            &mut errors,
-            "a whole number",
-        );
-        let db_acquire_timeout = Duration::from_secs(parse_or(
-            &get,
-            "INTAKE_DB_ACQUIRE_TIMEOUT",
-            10u64,
-            &mut errors,
-            "a number of seconds",
-        ));
-        let db_connect_timeout = Duration::from_secs(parse_or(
-            &get,
-            "INTAKE_DB_CONNECT_TIMEOUT",
-            10u64,
-            &mut errors,
-            "a number of seconds",
-        ));
+        let db_max_connections =
+            parse_or(&get, "INTAKE_DB_MAX_CONNECTIONS", default_pool_size(), &mut errors, "a whole number");
+        let db_acquire_timeout =
+            Duration::from_secs(parse_or(&get, "INTAKE_DB_ACQUIRE_TIMEOUT", 10u64, &mut errors, "a number of seconds"));
+        let db_connect_timeout =
+            Duration::from_secs(parse_or(&get, "INTAKE_DB_CONNECT_TIMEOUT", 10u64, &mut errors, "a number of seconds"));
         if db_max_connections == 0 {
             errors.push("INTAKE_DB_MAX_CONNECTIONS: must be greater than 0".into());
         }
@@ -295,13 +260,7 @@ impl Config {
         }
 
         let jobs = JobSettings {
-            max_attempts: parse_or(
-                &get,
-                "INTAKE_MAIL_MAX_ATTEMPTS",
-                10u32,
-                &mut errors,
-                "a whole number",
-            ),
+            max_attempts: parse_or(&get, "INTAKE_MAIL_MAX_ATTEMPTS", 10u32, &mut errors, "a whole number"),
             backoff_base: Duration::from_secs(parse_or(
                 &get,
                 "INTAKE_MAIL_BACKOFF_BASE",
@@ -332,16 +291,9 @@ impl Config {
             data_dir,
             storage,
             jwt_secret,
-            mail: MailSettings {
-                transport,
-                from,
-                notify,
-            },
+            mail: MailSettings { transport, from, notify },
             max_upload_bytes,
-            admin: AdminBootstrap {
-                email: admin_email,
-                password: admin_password,
-            },
+            admin: AdminBootstrap { email: admin_email, password: admin_password },
             jobs,
             firm_name,
             token_ttl: Duration::from_secs(30 * 60),
@@ -357,9 +309,7 @@ impl Config {
 /// Four connections per core, within 4..=32: enough for requests waiting on the database
 /// while others compute, without swamping a small PostgreSQL.
 fn default_pool_size() -> u32 {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(2);
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
     (cores * 4).clamp(4, 32)
 }
 
@@ -387,13 +337,9 @@ fn parse_storage(
     let fallback = StorageSettings::Local(data_dir.join("uploads"));
     let endpoint = |name: &str, errors: &mut Vec<String>| {
         get(name).and_then(|raw| match Url::parse(&raw) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                Some(raw.trim_end_matches('/').to_owned())
-            }
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(raw.trim_end_matches('/').to_owned()),
             _ => {
-                errors.push(format!(
-                    "{name}: '{raw}' is not an http(s) URL such as http://minio:9000"
-                ));
+                errors.push(format!("{name}: '{raw}' is not an http(s) URL such as http://minio:9000"));
                 None
             }
         })
@@ -404,7 +350,9 @@ fn parse_storage(
     let url = match Url::parse(&raw) {
         Ok(url) => url,
         Err(e) => {
-            errors.push(format!("INTAKE_STORAGE_URL: '{raw}' is not a URL ({e}); use file:///abs/path or s3://bucket/prefix"));
+            errors.push(format!(
+                "INTAKE_STORAGE_URL: '{raw}' is not a URL ({e}); use file:///abs/path or s3://bucket/prefix"
+            ));
             return fallback;
         }
     };
@@ -412,23 +360,21 @@ fn parse_storage(
         "file" => match url.to_file_path() {
             Ok(path) => StorageSettings::Local(path),
             Err(()) => {
-                errors.push(format!("INTAKE_STORAGE_URL: '{raw}' must name an absolute path, e.g. file:///var/lib/intake/uploads"));
+                errors.push(format!(
+                    "INTAKE_STORAGE_URL: '{raw}' must name an absolute path, e.g. file:///var/lib/intake/uploads"
+                ));
                 fallback
             }
         },
         "s3" => {
             let Some(bucket) = url.host_str().filter(|b| !b.is_empty()) else {
-                errors.push(format!(
-                    "INTAKE_STORAGE_URL: '{raw}' names no bucket; use s3://bucket/optional-prefix"
-                ));
+                errors.push(format!("INTAKE_STORAGE_URL: '{raw}' names no bucket; use s3://bucket/optional-prefix"));
                 return fallback;
             };
             let access_key_id = get("AWS_ACCESS_KEY_ID");
             let secret_access_key = get("AWS_SECRET_ACCESS_KEY");
             if access_key_id.is_some() != secret_access_key.is_some() {
-                errors.push(
-                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into(),
-                );
+                errors.push("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into());
             }
             StorageSettings::S3(S3Settings {
                 bucket: bucket.to_owned(),
@@ -441,26 +387,16 @@ fn parse_storage(
             })
         }
         other => {
-            errors.push(format!(
-                "INTAKE_STORAGE_URL: scheme '{other}' is not file or s3"
-            ));
+            errors.push(format!("INTAKE_STORAGE_URL: scheme '{other}' is not file or s3"));
             fallback
         }
     }
 }
 
 fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
-    let url =
-        Url::parse(raw).map_err(|e| format!("not a URL ({e}); e.g. smtp://user:pass@host:587"))?;
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or("has no host")?
-        .to_owned();
-    let tls_param = url
-        .query_pairs()
-        .find(|(k, _)| k == "tls")
-        .map(|(_, v)| v.into_owned());
+    let url = Url::parse(raw).map_err(|e| format!("not a URL ({e}); e.g. smtp://user:pass@host:587"))?;
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or("has no host")?.to_owned();
+    let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
     let tls = match (url.scheme(), tls_param.as_deref()) {
         ("smtps", None) => SmtpTls::Implicit,
         ("smtp", None | Some("starttls" | "required")) => SmtpTls::StartTls,
@@ -477,19 +413,10 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
         SmtpTls::StartTls => 587,
         SmtpTls::None => 25,
     });
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let credentials = (!url.username().is_empty())
-        .then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
-    Ok(SmtpSettings {
-        host,
-        port,
-        tls,
-        credentials,
-    })
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let credentials =
+        (!url.username().is_empty()).then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
+    Ok(SmtpSettings { host, port, tls, credentials })
 }
 
 /// A database URL with its password replaced, for messages and logs.
@@ -511,12 +438,8 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = std::env::temp_dir().join(format!("intake-config-{}", uuid::Uuid::new_v4()));
-        let mut map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        map.entry("INTAKE_DATA_DIR".into())
-            .or_insert(dir.display().to_string());
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.entry("INTAKE_DATA_DIR".into()).or_insert(dir.display().to_string());
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -542,21 +465,14 @@ mod tests {
         .err()
         .unwrap();
         let text = err.to_string();
-        for var in [
-            "INTAKE_ADDR",
-            "INTAKE_JWT_SECRET",
-            "INTAKE_SMTP_URL",
-            "INTAKE_MAX_UPLOAD_BYTES",
-        ] {
+        for var in ["INTAKE_ADDR", "INTAKE_JWT_SECRET", "INTAKE_SMTP_URL", "INTAKE_MAX_UPLOAD_BYTES"] {
             assert!(text.contains(var), "{var} missing from: {text}");
         }
     }
 
     #[test]
     fn postgres_requires_an_explicit_secret() {
-        let err = config(&[("DATABASE_URL", "postgres://u:pw@localhost/db")])
-            .err()
-            .unwrap();
+        let err = config(&[("DATABASE_URL", "postgres://u:pw@localhost/db")]).err().unwrap();
         assert!(err.to_string().contains("INTAKE_JWT_SECRET: required"));
         assert!(!err.to_string().contains("pw@"));
     }
@@ -572,44 +488,30 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
         ])
         .unwrap();
-        let StorageSettings::S3(s3) = c.storage else {
-            panic!("not s3")
-        };
+        let StorageSettings::S3(s3) = c.storage else { panic!("not s3") };
         assert_eq!(
             (s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()),
             ("resumes", "intake/prod", "us-east-1")
         );
         assert_eq!(s3.endpoint.as_deref(), Some("http://minio:9000"));
         let c = config(&[("INTAKE_STORAGE_URL", "file:///srv/uploads")]).unwrap();
-        assert!(
-            matches!(&c.storage, StorageSettings::Local(p) if p == std::path::Path::new("/srv/uploads"))
-        );
+        assert!(matches!(&c.storage, StorageSettings::Local(p) if p == std::path::Path::new("/srv/uploads")));
         for bad in ["ftp://x", "s3://", "file://relative/x", "nonsense"] {
-            let err = config(&[("INTAKE_STORAGE_URL", bad)])
-                .err()
-                .unwrap_or_else(|| panic!("{bad} accepted"));
+            let err = config(&[("INTAKE_STORAGE_URL", bad)]).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(err.to_string().contains("INTAKE_STORAGE_URL"), "{err}");
         }
-        let err = config(&[("INTAKE_STORAGE_URL", "s3://b"), ("AWS_ACCESS_KEY_ID", "k")])
-            .err()
-            .unwrap();
+        let err = config(&[("INTAKE_STORAGE_URL", "s3://b"), ("AWS_ACCESS_KEY_ID", "k")]).err().unwrap();
         assert!(err.to_string().contains("must be set together"));
     }
 
     #[test]
     fn smtp_urls_choose_tls_and_credentials() {
         let s = parse_smtp_url("smtp://me%40x.com:p%2Fw@mail.example:2525").unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.port, s.tls),
-            ("mail.example", 2525, SmtpTls::StartTls)
-        );
+        assert_eq!((s.host.as_str(), s.port, s.tls), ("mail.example", 2525, SmtpTls::StartTls));
         assert_eq!(s.credentials, Some(("me@x.com".into(), "p/w".into())));
         assert_eq!(parse_smtp_url("smtps://h").unwrap().tls, SmtpTls::Implicit);
         let plain = parse_smtp_url("smtp://localhost:1025?tls=none").unwrap();
-        assert_eq!(
-            (plain.port, plain.tls, plain.credentials),
-            (1025, SmtpTls::None, None)
-        );
+        assert_eq!((plain.port, plain.tls, plain.credentials), (1025, SmtpTls::None, None));
         assert!(parse_smtp_url("smtps://h?tls=none").is_err());
     }
 }

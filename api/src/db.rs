@@ -29,9 +29,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    Database::connect(options)
-        .await
-        .with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
+    Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

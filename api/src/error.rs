@@ -10,22 +10,14 @@ pub enum AppError {
     Forbidden(String),
     /// `field` is the GraphQL input field at fault, so a form can show the message beside it.
     #[error("{field} {message}")]
-    BadInput {
-        field: &'static str,
-        message: String,
-    },
+    BadInput { field: &'static str, message: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("a lead that is {from} cannot be moved to {to}: only PENDING → REACHED_OUT is allowed")]
-    InvalidStatusTransition {
-        from: &'static str,
-        to: &'static str,
-    },
+    InvalidStatusTransition { from: &'static str, to: &'static str },
     #[error("the résumé is larger than the limit of {limit_bytes} bytes ({})", human_bytes(*.limit_bytes))]
     FileTooLarge { limit_bytes: u64 },
-    #[error(
-        "the résumé must be a PDF, DOC, DOCX, ODT, RTF or plain-text file; this one's content is {detected}"
-    )]
+    #[error("the résumé must be a PDF, DOC, DOCX, ODT, RTF or plain-text file; this one's content is {detected}")]
     UnsupportedFileType { detected: String },
     /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
     #[error(transparent)]
@@ -34,10 +26,7 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
-        Self::BadInput {
-            field,
-            message: message.into(),
-        }
+        Self::BadInput { field, message: message.into() }
     }
 
     pub fn code(&self) -> &'static str {

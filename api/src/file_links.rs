@@ -31,35 +31,17 @@ impl FileLinks {
     pub fn new(secret: &[u8], base_url: &str, ttl: Duration) -> Self {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(b"intake file links v1");
-        Self {
-            key: mac.finalize().into_bytes().to_vec(),
-            base_url: base_url.to_owned(),
-            ttl,
-        }
+        Self { key: mac.finalize().into_bytes().to_vec(), base_url: base_url.to_owned(), ttl }
     }
 
     pub fn url(&self, key: &str, now: DateTime<Utc>) -> String {
         let expires = now.timestamp() + self.ttl.as_secs() as i64;
-        format!(
-            "{}/files/{key}?expires={expires}&sig={}",
-            self.base_url,
-            self.sign(key, expires)
-        )
+        format!("{}/files/{key}?expires={expires}&sig={}", self.base_url, self.sign(key, expires))
     }
 
-    pub fn verify(
-        &self,
-        key: &str,
-        expires: i64,
-        sig: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), LinkError> {
-        let given = URL_SAFE_NO_PAD
-            .decode(sig)
-            .map_err(|_| LinkError::BadSignature)?;
-        self.mac(key, expires)
-            .verify_slice(&given)
-            .map_err(|_| LinkError::BadSignature)?;
+    pub fn verify(&self, key: &str, expires: i64, sig: &str, now: DateTime<Utc>) -> Result<(), LinkError> {
+        let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| LinkError::BadSignature)?;
+        self.mac(key, expires).verify_slice(&given).map_err(|_| LinkError::BadSignature)?;
         if now.timestamp() > expires {
             return Err(LinkError::Expired);
         }
@@ -85,31 +67,16 @@ mod tests {
 
     #[test]
     fn links_verify_until_they_expire_or_change() {
-        let links = FileLinks::new(
-            b"0123456789abcdef0123456789abcdef",
-            "http://x",
-            Duration::from_secs(60),
-        );
+        let links = FileLinks::new(b"0123456789abcdef0123456789abcdef", "http://x", Duration::from_secs(60));
         let now = Utc::now();
         let url = links.url("resumes/a.pdf", now);
         let query = url.split_once('?').unwrap().1;
-        let expires: i64 = query.split('&').next().unwrap()["expires=".len()..]
-            .parse()
-            .unwrap();
+        let expires: i64 = query.split('&').next().unwrap()["expires=".len()..].parse().unwrap();
         let sig = &query[query.find("sig=").unwrap() + 4..];
         assert_eq!(links.verify("resumes/a.pdf", expires, sig, now), Ok(()));
-        assert_eq!(
-            links.verify("resumes/b.pdf", expires, sig, now),
-            Err(LinkError::BadSignature)
-        );
-        assert_eq!(
-            links.verify("resumes/a.pdf", expires + 1, sig, now),
-            Err(LinkError::BadSignature)
-        );
+        assert_eq!(links.verify("resumes/b.pdf", expires, sig, now), Err(LinkError::BadSignature));
+        assert_eq!(links.verify("resumes/a.pdf", expires + 1, sig, now), Err(LinkError::BadSignature));
         let later = now + chrono::Duration::seconds(61);
-        assert_eq!(
-            links.verify("resumes/a.pdf", expires, sig, later),
-            Err(LinkError::Expired)
-        );
+        assert_eq!(links.verify("resumes/a.pdf", expires, sig, later), Err(LinkError::Expired));
     }
 }

@@ -9,8 +9,8 @@ use entity::{
     user::{self, Role},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, SqlErr, TransactionTrait,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -32,6 +32,23 @@ pub struct SubmitLead {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    /// The honeypot: a field people never see, so only bots fill it in.
+    pub website: Option<String>,
+    /// Idempotency key chosen by the client; a retry with the same one gets the first receipt.
+    pub client_submission_id: Option<Uuid>,
+}
+
+/// What the prospect is told: the lead's id, status and time, nothing else.
+pub struct Receipt {
+    pub id: Uuid,
+    pub status: LeadStatus,
+    pub submitted_at: DateTime<Utc>,
+}
+
+impl From<&lead::Model> for Receipt {
+    fn from(lead: &lead::Model) -> Self {
+        Self { id: lead.id, status: lead.status, submitted_at: lead.created_at }
+    }
 }
 
 /// The uploaded résumé as spooled to a temporary file by the request parser.
@@ -42,31 +59,20 @@ pub struct ResumeUpload {
 
 /// Validates the lead and its file, stores the file, then writes the lead and its email jobs in
 /// one transaction. Either all of it happens or none of it: a failed write removes the file.
-pub async fn submit(
-    state: &AppState,
-    input: SubmitLead,
-    upload: ResumeUpload,
-) -> Result<lead::Model, AppError> {
-    let first_name = validate::person_name(&input.first_name)
-        .map_err(|m| AppError::bad_input("firstName", m))?;
-    let last_name =
-        validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
+pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -> Result<Receipt, AppError> {
+    let first_name = validate::person_name(&input.first_name).map_err(|m| AppError::bad_input("firstName", m))?;
+    let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
 
     let limit = state.config.max_upload_bytes;
     let ResumeUpload { file_name, file } = upload;
-    let (kind, size, file) = tokio::task::spawn_blocking(move || inspect(file, limit))
-        .await
-        .context("inspecting the résumé")??;
+    let (kind, size, file) =
+        tokio::task::spawn_blocking(move || inspect(file, limit)).await.context("inspecting the résumé")??;
 
     let id = Uuid::now_v7();
     let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
     let display_name = resume::sanitize_file_name(&file_name, kind);
-    state
-        .storage
-        .put_file(&key, file)
-        .await
-        .context("storing the résumé")?;
+    state.storage.put_file(&key, file).await.context("storing the résumé")?;
 
     let now = clock::now();
     let row = lead::Model {
@@ -83,33 +89,39 @@ pub async fn submit(
         updated_at: now,
         reached_out_at: None,
         reached_out_by: None,
+        client_submission_id: input.client_submission_id,
     };
-    match insert_with_jobs(state, &row).await {
+    let saved = insert_with_jobs(state, &row).await;
+    if saved.is_err()
+        && let Err(cleanup) = state.storage.delete(&key).await
+    {
+        tracing::error!(error = ?cleanup, key, "could not remove the résumé of a lead that was not saved");
+    }
+    match saved {
         Ok(()) => {
             state.jobs_enqueued.notify_one();
             tracing::info!(lead = %id, size, content_type = kind.content_type, "lead submitted");
-            Ok(row)
+            Ok(Receipt::from(&row))
         }
-        Err(e) => {
-            if let Err(cleanup) = state.storage.delete(&key).await {
-                tracing::error!(error = ?cleanup, key, "could not remove the résumé of a lead that was not saved");
-            }
-            Err(e.into())
+        // A concurrent retry with the same key won the race: answer as it did.
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let key = input.client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
+            let first = find_by_submission_id(&state.db, key).await?.ok_or(AppError::NotFound("lead"))?;
+            Ok(Receipt::from(&first))
         }
+        Err(e) => Err(e.into()),
     }
 }
 
+async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find().filter(lead::Column::ClientSubmissionId.eq(key)).one(db).await
+}
+
 /// Size and type checks on the spooled file, which is blocking I/O.
-fn inspect(
-    mut file: std::fs::File,
-    limit: u64,
-) -> Result<(resume::ResumeType, u64, std::fs::File), AppError> {
+fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, u64, std::fs::File), AppError> {
     let size = file.metadata().context("reading the spooled résumé")?.len();
     if size == 0 {
-        return Err(AppError::bad_input(
-            "resume",
-            "is empty; choose the file again",
-        ));
+        return Err(AppError::bad_input("resume", "is empty; choose the file again"));
     }
     if size > limit {
         return Err(AppError::FileTooLarge { limit_bytes: limit });
@@ -122,9 +134,7 @@ fn inspect(
 
 async fn insert_with_jobs(state: &AppState, row: &lead::Model) -> Result<(), DbErr> {
     let txn = state.db.begin().await?;
-    lead::Entity::insert(lead::ActiveModel::from(row.clone()))
-        .exec_without_returning(&txn)
-        .await?;
+    lead::Entity::insert(lead::ActiveModel::from(row.clone())).exec_without_returning(&txn).await?;
     let mail = LeadMail {
         lead_id: row.id,
         first_name: row.first_name.clone(),
@@ -185,16 +195,7 @@ fn lead_url(public_url: &str, id: Uuid) -> String {
 pub async fn download_url(state: &AppState, lead: &lead::Model) -> Result<String, AppError> {
     let disposition = resume::content_disposition(&lead.resume_file_name);
     let ttl = state.config.download_link_ttl;
-    match state
-        .storage
-        .presigned_get(
-            &lead.resume_key,
-            &disposition,
-            &lead.resume_content_type,
-            ttl,
-        )
-        .await
-    {
+    match state.storage.presigned_get(&lead.resume_key, &disposition, &lead.resume_content_type, ttl).await {
         Some(url) => Ok(url.context("presigning a résumé download")?),
         None => Ok(state.links.url(&lead.resume_key, clock::now())),
     }
@@ -204,14 +205,8 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<lead::Mo
     lead::Entity::find_by_id(id).one(db).await
 }
 
-pub async fn find_by_resume_key(
-    db: &impl ConnectionTrait,
-    key: &str,
-) -> Result<Option<lead::Model>, DbErr> {
-    lead::Entity::find()
-        .filter(lead::Column::ResumeKey.eq(key))
-        .one(db)
-        .await
+pub async fn find_by_resume_key(db: &impl ConnectionTrait, key: &str) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find().filter(lead::Column::ResumeKey.eq(key)).one(db).await
 }
 
 /// Which leads a listing covers, independent of paging.
@@ -236,25 +231,17 @@ pub async fn list(
     after: Option<&str>,
 ) -> Result<LeadPage, AppError> {
     if !(0..=MAX_PAGE_SIZE).contains(&first) {
-        return Err(AppError::bad_input(
-            "first",
-            format!("must be between 0 and {MAX_PAGE_SIZE}"),
-        ));
+        return Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
     }
-    let filter = LeadFilter {
-        search: normalise_search(filter.search)?,
-        ..filter
-    };
+    let filter = LeadFilter { search: normalise_search(filter.search)?, ..filter };
     let mut select = filtered(&filter);
     if let Some(cursor) = after {
         let (created_at, id) = decode_cursor(cursor)?;
         use lead::Column as C;
         select = select.filter(
-            Condition::any().add(C::CreatedAt.lt(created_at)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(created_at))
-                    .add(C::Id.lt(id)),
-            ),
+            Condition::any()
+                .add(C::CreatedAt.lt(created_at))
+                .add(Condition::all().add(C::CreatedAt.eq(created_at)).add(C::Id.lt(id))),
         );
     }
     let mut leads = select
@@ -265,12 +252,7 @@ pub async fn list(
         .await?;
     let has_next_page = leads.len() > first as usize;
     leads.truncate(first as usize);
-    Ok(LeadPage {
-        leads,
-        has_next_page,
-        has_previous_page: after.is_some(),
-        filter,
-    })
+    Ok(LeadPage { leads, has_next_page, has_previous_page: after.is_some(), filter })
 }
 
 pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
@@ -285,32 +267,20 @@ fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
     }
     if let Some(term) = &filter.search {
         let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
-        let matches = |col: C| {
-            Expr::expr(Func::lower(Expr::col(col)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        select = select.filter(
-            Condition::any()
-                .add(matches(C::FirstName))
-                .add(matches(C::LastName))
-                .add(matches(C::Email)),
-        );
+        let matches =
+            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        select =
+            select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
     }
     select
 }
 
 fn normalise_search(search: Option<String>) -> Result<Option<String>, AppError> {
-    let Some(term) = search
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(term) = search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
     if term.chars().count() > MAX_SEARCH_CHARS {
-        return Err(AppError::bad_input(
-            "search",
-            format!("must be at most {MAX_SEARCH_CHARS} characters"),
-        ));
+        return Err(AppError::bad_input("search", format!("must be at most {MAX_SEARCH_CHARS} characters")));
     }
     Ok(Some(term))
 }
@@ -328,11 +298,7 @@ fn escape_like(term: &str) -> String {
 }
 
 pub fn cursor(lead: &lead::Model) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "v1:{}:{}",
-        lead.created_at.timestamp_micros(),
-        lead.id
-    ))
+    URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", lead.created_at.timestamp_micros(), lead.id))
 }
 
 fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
@@ -343,11 +309,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
     let (Some("v1"), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(invalid());
     };
-    let created_at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
+    let created_at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
     let id = id.parse().map_err(|_| invalid())?;
     Ok((created_at, id))
 }
@@ -366,10 +328,7 @@ pub async fn update_status(
         return Ok(lead);
     }
     if (lead.status, status) != (LeadStatus::Pending, LeadStatus::ReachedOut) {
-        return Err(AppError::InvalidStatusTransition {
-            from: status_name(lead.status),
-            to: status_name(status),
-        });
+        return Err(AppError::InvalidStatusTransition { from: status_name(lead.status), to: status_name(status) });
     }
     let now = clock::now();
     // Conditional on the status we saw, so two attorneys clicking at once record one transition.
@@ -419,6 +378,7 @@ mod tests {
             updated_at: now,
             reached_out_at: None,
             reached_out_by: None,
+            client_submission_id: None,
         };
         assert_eq!(decode_cursor(&cursor(&lead)).unwrap(), (now, lead.id));
         for bad in ["", "zzz", "djE6eDp5"] {

@@ -15,6 +15,7 @@ pub mod leads;
 pub mod mail;
 pub mod resume;
 pub mod secrets;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod storage;

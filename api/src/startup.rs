@@ -15,9 +15,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, makes sure an admin exists and binds the address (port 0 picks a free
-    /// one, which tests use).
+    /// Connects, migrates, makes sure an admin exists and binds `INTAKE_ADDR`.
     pub async fn build(config: Config, run_worker: bool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (INTAKE_ADDR)", config.addr))?;
+        Self::with_listener(config, listener, run_worker).await
+    }
+
+    /// As `build`, on a socket the caller bound already (tests bind port 0 and put the port it
+    /// got into `INTAKE_PUBLIC_URL`, without a window in which another process could take it).
+    pub async fn with_listener(config: Config, listener: TcpListener, run_worker: bool) -> anyhow::Result<Self> {
         let state = connect(config).await?;
         if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
             match admin.generated_password {
@@ -31,21 +39,11 @@ impl Application {
                 }
             }
         }
-        let listener = TcpListener::bind(state.config.addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (INTAKE_ADDR)", state.config.addr))?;
-        Ok(Self {
-            listener,
-            state,
-            run_worker,
-        })
+        Ok(Self { listener, state, run_worker })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     pub fn state(&self) -> &AppState {
@@ -54,10 +52,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops taking requests, lets in-flight requests
     /// and the mail batch in progress finish, and returns.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         let public = &self.state.config.public_url;
         tracing::info!(%addr, "Intake is listening");
@@ -66,11 +61,8 @@ impl Application {
              Authorization: Bearer <accessToken>"
         );
         let stop = CancellationToken::new();
-        let worker = self
-            .run_worker
-            .then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
-        let app =
-            http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        let app = http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let on_stop = stop.clone();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
@@ -95,10 +87,7 @@ pub async fn connect(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// `intake worker`: only the mail worker, until `shutdown`.
-pub async fn run_worker(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
+pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let state = connect(config).await?;
     let worker: Worker = state.worker();
     let stop = CancellationToken::new();

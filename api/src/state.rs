@@ -5,10 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use crate::{
-    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, mail::Mailer,
-    storage::Storage,
-};
+use crate::{auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, mail::Mailer, storage::Storage};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,11 +24,7 @@ impl AppState {
         let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
-        let links = Arc::new(FileLinks::new(
-            &config.jwt_secret,
-            &config.public_url,
-            config.download_link_ttl,
-        ));
+        let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -44,11 +37,6 @@ impl AppState {
     }
 
     pub fn worker(&self) -> Worker {
-        Worker::new(
-            self.db.clone(),
-            self.mailer.clone(),
-            self.config.jobs.clone(),
-            self.jobs_enqueued.clone(),
-        )
+        Worker::new(self.db.clone(), self.mailer.clone(), self.config.jobs.clone(), self.jobs_enqueued.clone())
     }
 }

@@ -49,23 +49,16 @@ impl Storage {
 
     pub fn local(dir: &FsPath) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let store = LocalFileSystem::new_with_prefix(dir)
-            .with_context(|| format!("opening {} for résumés", dir.display()))?;
-        Ok(Self {
-            store: Arc::new(store),
-            presigner: None,
-        })
+        let store =
+            LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {} for résumés", dir.display()))?;
+        Ok(Self { store: Arc::new(store), presigner: None })
     }
 
     fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
-        let client = s3_builder(settings, settings.endpoint.as_deref())
-            .build()
-            .context("configuring S3 storage")?;
+        let client = s3_builder(settings, settings.endpoint.as_deref()).build().context("configuring S3 storage")?;
         // Signing needs no connection, so a second client can sign for the public endpoint.
         let signer = match &settings.public_endpoint {
-            Some(public) => s3_builder(settings, Some(public))
-                .build()
-                .context("configuring S3 link signing")?,
+            Some(public) => s3_builder(settings, Some(public)).build().context("configuring S3 link signing")?,
             None => client.clone(),
         };
         let store: Arc<dyn ObjectStore> = if settings.prefix.is_empty() {
@@ -73,13 +66,7 @@ impl Storage {
         } else {
             Arc::new(PrefixStore::new(client, settings.prefix.as_str()))
         };
-        Ok(Self {
-            store,
-            presigner: Some(Presigner {
-                signer: Arc::new(signer),
-                prefix: settings.prefix.clone(),
-            }),
-        })
+        Ok(Self { store, presigner: Some(Presigner { signer: Arc::new(signer), prefix: settings.prefix.clone() }) })
     }
 
     /// Copies a spooled upload into the store in chunks, never holding it whole in memory.
@@ -110,10 +97,7 @@ impl Storage {
 
     pub async fn get(&self, key: &str) -> anyhow::Result<StoredObject> {
         let result = self.store.get(&Path::parse(key)?).await?;
-        Ok(StoredObject {
-            size: result.meta.size,
-            stream: result.into_stream(),
-        })
+        Ok(StoredObject { size: result.meta.size, stream: result.into_stream() })
     }
 
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
@@ -123,9 +107,7 @@ impl Storage {
     /// Readiness: can the store take a write right now? (Listing is not enough: a store can be
     /// readable and still refuse the next résumé.) Overwrites one tiny marker object.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.store
-            .put(&Path::from(".readyz"), Bytes::from_static(b"ok").into())
-            .await?;
+        self.store.put(&Path::from(".readyz"), Bytes::from_static(b"ok").into()).await?;
         Ok(())
     }
 
@@ -139,21 +121,12 @@ impl Storage {
         ttl: Duration,
     ) -> Option<anyhow::Result<String>> {
         let presigner = self.presigner.as_ref()?;
-        let full_key = if presigner.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}/{key}", presigner.prefix)
-        };
-        let options = SignedUrlOptions::new().with_query([
-            ("response-content-disposition", disposition),
-            ("response-content-type", content_type),
-        ]);
+        let full_key = if presigner.prefix.is_empty() { key.to_owned() } else { format!("{}/{key}", presigner.prefix) };
+        let options = SignedUrlOptions::new()
+            .with_query([("response-content-disposition", disposition), ("response-content-type", content_type)]);
         let signed = async {
             let path = Path::parse(&full_key)?;
-            let url = presigner
-                .signer
-                .signed_url_opts(http::Method::GET, &path, ttl, &options)
-                .await?;
+            let url = presigner.signer.signed_url_opts(http::Method::GET, &path, ttl, &options).await?;
             Ok(url.to_string())
         };
         Some(signed.await)
@@ -167,25 +140,15 @@ fn s3_builder(settings: &S3Settings, endpoint: Option<&str>) -> AmazonS3Builder 
         // Path-style (`host/bucket/key`) works with MinIO and any S3-compatible server.
         .with_virtual_hosted_style_request(false)
         // A store that is down must fail a submission in seconds, not after minutes of retries.
-        .with_retry(RetryConfig {
-            max_retries: 2,
-            retry_timeout: Duration::from_secs(10),
-            ..Default::default()
-        })
+        .with_retry(RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() })
         .with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(3))
-                .with_timeout(Duration::from_secs(60)),
+            ClientOptions::new().with_connect_timeout(Duration::from_secs(3)).with_timeout(Duration::from_secs(60)),
         );
     if let Some(endpoint) = endpoint {
-        builder = builder
-            .with_endpoint(endpoint)
-            .with_allow_http(endpoint.starts_with("http://"));
+        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
     }
     if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
-        builder = builder
-            .with_access_key_id(key)
-            .with_secret_access_key(secret);
+        builder = builder.with_access_key_id(key).with_secret_access_key(secret);
     }
     builder
 }

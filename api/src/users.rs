@@ -2,12 +2,18 @@
 
 use entity::user::{self, Role};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::{auth::password, clock, config::AdminBootstrap, error::AppError, validate};
+use crate::{
+    auth::{password, refresh},
+    clock,
+    config::AdminBootstrap,
+    error::AppError,
+    validate,
+};
 
 pub struct NewUser {
     pub email: String,
@@ -17,23 +23,14 @@ pub struct NewUser {
 }
 
 pub async fn create(db: &impl ConnectionTrait, input: NewUser) -> Result<user::Model, AppError> {
-    let email = validate::email(&input.email)
-        .map_err(|m| AppError::bad_input("email", m))?
-        .to_lowercase();
-    let full_name =
-        validate::person_name(&input.full_name).map_err(|m| AppError::bad_input("fullName", m))?;
+    let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?.to_lowercase();
+    let full_name = validate::person_name(&input.full_name).map_err(|m| AppError::bad_input("fullName", m))?;
     validate::password(&input.password).map_err(|m| AppError::bad_input("password", m))?;
     if input.password.eq_ignore_ascii_case(&email) {
-        return Err(AppError::bad_input(
-            "password",
-            "must not be the email address",
-        ));
+        return Err(AppError::bad_input("password", "must not be the email address"));
     }
     if find_by_email(db, &email).await?.is_some() {
-        return Err(AppError::bad_input(
-            "email",
-            "is already used by another account",
-        ));
+        return Err(AppError::bad_input("email", "is already used by another account"));
     }
     let now = clock::now();
     let row = user::ActiveModel {
@@ -43,49 +40,34 @@ pub async fn create(db: &impl ConnectionTrait, input: NewUser) -> Result<user::M
         role: Set(input.role),
         password_hash: Set(password::hash(input.password).await?),
         active: Set(true),
+        session_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     };
-    user::Entity::insert(row)
-        .exec_with_returning(db)
-        .await
-        .map_err(|e| match e.sql_err() {
-            // Lost a race with a concurrent create of the same email.
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                AppError::bad_input("email", "is already used by another account")
-            }
-            _ => e.into(),
-        })
+    user::Entity::insert(row).exec_with_returning(db).await.map_err(|e| match e.sql_err() {
+        // Lost a race with a concurrent create of the same email.
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::bad_input("email", "is already used by another account")
+        }
+        _ => e.into(),
+    })
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
-    user::Entity::find()
-        .order_by_asc(user::Column::CreatedAt)
-        .all(db)
-        .await
+    user::Entity::find().order_by_asc(user::Column::CreatedAt).all(db).await
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id).one(db).await
 }
 
-pub async fn find_by_email(
-    db: &impl ConnectionTrait,
-    email: &str,
-) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find()
-        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
-        .one(db)
-        .await
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find().filter(user::Column::Email.eq(email.trim().to_lowercase())).one(db).await
 }
 
 /// Checks the credentials. Unknown email, wrong password and deactivated account all get the
 /// same answer, after the same amount of work.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    email: &str,
-    password: &str,
-) -> Result<user::Model, AppError> {
+pub async fn authenticate(db: &impl ConnectionTrait, email: &str, password: &str) -> Result<user::Model, AppError> {
     let user = find_by_email(db, email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password::verify(password.to_owned(), stored).await?;
@@ -96,10 +78,7 @@ pub async fn authenticate(
 }
 
 /// Active users with `role`, oldest first.
-pub async fn active_with_role(
-    db: &impl ConnectionTrait,
-    role: Role,
-) -> Result<Vec<user::Model>, DbErr> {
+pub async fn active_with_role(db: &impl ConnectionTrait, role: Role) -> Result<Vec<user::Model>, DbErr> {
     user::Entity::find()
         .filter(user::Column::Role.eq(role))
         .filter(user::Column::Active.eq(true))
@@ -119,34 +98,109 @@ pub async fn ensure_admin(
     db: &impl ConnectionTrait,
     bootstrap: &AdminBootstrap,
 ) -> Result<Option<BootstrappedAdmin>, AppError> {
-    let admins = user::Entity::find()
-        .filter(user::Column::Role.eq(Role::Admin))
-        .count(db)
-        .await?;
+    let admins = user::Entity::find().filter(user::Column::Role.eq(Role::Admin)).count(db).await?;
     if admins > 0 {
         return Ok(None);
     }
-    let generated = bootstrap
-        .password
-        .is_none()
-        .then(|| crate::secrets::random_token(18));
-    let password = bootstrap
-        .password
-        .clone()
-        .or(generated.clone())
-        .unwrap_or_default();
+    let generated = bootstrap.password.is_none().then(|| crate::secrets::random_token(18));
+    let password = bootstrap.password.clone().or(generated.clone()).unwrap_or_default();
     let admin = create(
         db,
-        NewUser {
-            email: bootstrap.email.clone(),
-            full_name: "Administrator".into(),
-            role: Role::Admin,
-            password,
-        },
+        NewUser { email: bootstrap.email.clone(), full_name: "Administrator".into(), role: Role::Admin, password },
     )
     .await?;
-    Ok(Some(BootstrappedAdmin {
-        email: admin.email,
-        generated_password: generated,
-    }))
+    Ok(Some(BootstrappedAdmin { email: admin.email, generated_password: generated }))
+}
+
+fn check_password_policy(password: &str, email: &str, field: &'static str) -> Result<(), AppError> {
+    validate::password(password).map_err(|m| AppError::bad_input(field, m))?;
+    if password.trim().eq_ignore_ascii_case(email) {
+        return Err(AppError::bad_input(field, "must not be the email address"));
+    }
+    Ok(())
+}
+
+/// What an admin may change about an account; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserChanges {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+/// Applies `changes`. The last active admin can be neither demoted nor deactivated, so the
+/// installation can always be administered. Deactivating ends the account's sessions.
+pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> Result<user::Model, AppError> {
+    let full_name = changes
+        .full_name
+        .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("fullName", m)))
+        .transpose()?;
+    let txn = db.begin().await?;
+    let current = find(&txn, id).await?.ok_or(AppError::NotFound("user"))?;
+    let loses_admin = current.role == Role::Admin
+        && current.active
+        && (changes.role.is_some_and(|r| r != Role::Admin) || changes.active == Some(false));
+    if loses_admin && active_with_role(&txn, Role::Admin).await?.len() <= 1 {
+        let field = if changes.active == Some(false) { "active" } else { "role" };
+        return Err(AppError::bad_input(
+            field,
+            "cannot be changed: this is the last active admin; make another admin first",
+        ));
+    }
+    let deactivated = current.active && changes.active == Some(false);
+    let now = clock::now();
+    let mut row = current.clone().into_active_model();
+    if let Some(name) = full_name {
+        row.full_name = Set(name);
+    }
+    if let Some(role) = changes.role {
+        row.role = Set(role);
+    }
+    if let Some(active) = changes.active {
+        row.active = Set(active);
+    }
+    if deactivated {
+        row.session_version = Set(current.session_version + 1);
+        refresh::revoke_user(&txn, id, now).await?;
+    }
+    row.updated_at = Set(now);
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    tracing::info!(user = %id, deactivated, "account updated");
+    Ok(updated)
+}
+
+/// Sets a new password (policy checked), ending every session of the account.
+pub async fn set_password(
+    db: &DatabaseConnection,
+    user: &user::Model,
+    new_password: String,
+    field: &'static str,
+) -> Result<user::Model, AppError> {
+    check_password_policy(&new_password, &user.email, field)?;
+    let hash = password::hash(new_password).await?;
+    let txn = db.begin().await?;
+    let now = clock::now();
+    let mut row = user.clone().into_active_model();
+    row.password_hash = Set(hash);
+    row.session_version = Set(user.session_version + 1);
+    row.updated_at = Set(now);
+    let updated = row.update(&txn).await?;
+    refresh::revoke_user(&txn, user.id, now).await?;
+    txn.commit().await?;
+    tracing::info!(user = %user.id, "password changed; sessions ended");
+    Ok(updated)
+}
+
+/// The signed-in user changes their own password, proving they know the current one.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    user: &user::Model,
+    current: &str,
+    new_password: String,
+) -> Result<user::Model, AppError> {
+    if !password::verify(current.to_owned(), Some(user.password_hash.clone())).await? {
+        return Err(AppError::bad_input("currentPassword", "is not your current password"));
+    }
+    set_password(db, user, new_password, "newPassword").await
 }

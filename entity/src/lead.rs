@@ -30,6 +30,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub reached_out_at: Option<DateTimeUtc>,
     pub reached_out_by: Option<Uuid>,
+    /// The public form's idempotency key: a retry with the same id gets the first receipt.
+    #[sea_orm(unique)]
+    pub client_submission_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

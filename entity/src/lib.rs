@@ -2,4 +2,5 @@
 
 pub mod email_job;
 pub mod lead;
+pub mod refresh_token;
 pub mod user;

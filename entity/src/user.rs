@@ -21,6 +21,8 @@ pub struct Model {
     pub role: Role,
     pub password_hash: String,
     pub active: bool,
+    /// Access tokens carry the version they were issued under; bumping it ends every session.
+    pub session_version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

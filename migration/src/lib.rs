@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_users;
 mod m20261121_000002_create_leads;
 mod m20261121_000003_create_email_jobs;
+mod m20261121_000004_sessions_and_idempotency;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_users::Migration),
             Box::new(m20261121_000002_create_leads::Migration),
             Box::new(m20261121_000003_create_email_jobs::Migration),
+            Box::new(m20261121_000004_sessions_and_idempotency::Migration),
         ]
     }
 }

@@ -39,10 +39,7 @@ impl MigrationTrait for Migration {
         // The dashboard lists newest first, optionally by status; id breaks ties in the cursor.
         for (name, cols) in [
             ("idx_leads_created_at", vec![Leads::CreatedAt, Leads::Id]),
-            (
-                "idx_leads_status_created_at",
-                vec![Leads::Status, Leads::CreatedAt, Leads::Id],
-            ),
+            ("idx_leads_status_created_at", vec![Leads::Status, Leads::CreatedAt, Leads::Id]),
             ("idx_leads_email", vec![Leads::Email]),
         ] {
             let mut index = Index::create();
@@ -56,9 +53,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Leads::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Leads::Table).to_owned()).await
     }
 }
 

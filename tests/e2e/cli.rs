@@ -18,29 +18,18 @@ on_both_backends!(a_separate_worker_process_sends_the_queued_mail);
 /// `intake worker` in its own process picks up what the API (running without a worker) queued.
 async fn a_separate_worker_process_sends_the_queued_mail(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert!(app.smtp.messages().is_empty());
     let mut worker = Command::new(env!("CARGO_BIN_EXE_intake"));
     worker.arg("worker").envs(app.env()).stderr(Stdio::null());
     let worker = KillOnDrop(worker.spawn().unwrap());
     let mails = app.smtp.wait_for(2, Duration::from_secs(30)).await;
     assert_eq!(mails.len(), 2);
-    Command::new("kill")
-        .args(["-TERM", &worker.0.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
     let mut worker = worker;
     let deadline = Instant::now() + Duration::from_secs(15);
     while worker.0.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "intake worker did not stop on SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "intake worker did not stop on SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(worker.0.try_wait().unwrap().unwrap().success());
@@ -71,43 +60,20 @@ fn intake(data_dir: &std::path::Path, port: u16) -> Command {
 async fn serve_runs_the_whole_system_with_no_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 
     let mut add = intake(&data, port)
-        .args([
-            "user",
-            "add",
-            "--email",
-            "Alex@Firm.test",
-            "--name",
-            "Alex Attorney",
-            "--role",
-            "attorney",
-        ])
+        .args(["user", "add", "--email", "Alex@Firm.test", "--name", "Alex Attorney", "--role", "attorney"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"attorney-password-1\n")
-        .unwrap();
+    add.stdin.take().unwrap().write_all(b"attorney-password-1\n").unwrap();
     let added = add.wait_with_output().unwrap();
     assert!(added.status.success());
     assert!(String::from_utf8_lossy(&added.stdout).contains("created alex@firm.test"));
 
-    let mut server = KillOnDrop(
-        intake(&data, port)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = KillOnDrop(intake(&data, port).arg("serve").stderr(Stdio::piped()).spawn().unwrap());
     let stderr = BufReader::new(server.0.stderr.take().unwrap());
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -131,23 +97,8 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
 
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let graphiql = client
-        .get(format!("{base}/graphql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let graphiql = client.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
     assert!(graphiql.contains("GraphiQL") && graphiql.contains("Authorization"));
 
     let login = |email: &'static str, password: String| {
@@ -166,10 +117,7 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
             body
         }
     };
-    assert_eq!(
-        login("admin@localhost", password).await["data"]["login"]["user"]["role"],
-        "ADMIN"
-    );
+    assert_eq!(login("admin@localhost", password).await["data"]["login"]["user"]["role"], "ADMIN");
     assert_eq!(
         login("alex@firm.test", "attorney-password-1".into()).await["data"]["login"]["user"]["role"],
         "ATTORNEY"
@@ -179,23 +127,10 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
     let form = reqwest::multipart::Form::new()
         .text("operations", operations.to_string())
         .text("map", r#"{"0":["variables.resume"]}"#)
-        .part(
-            "0",
-            reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"),
-        );
-    let receipt: Value = client
-        .post(format!("{base}/graphql"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        receipt["data"]["submitLead"]["status"], "PENDING",
-        "{receipt}"
-    );
+        .part("0", reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"));
+    let receipt: Value =
+        client.post(format!("{base}/graphql")).multipart(form).send().await.unwrap().json().await.unwrap();
+    assert_eq!(receipt["data"]["submitLead"]["status"], "PENDING", "{receipt}");
 
     // The in-process worker writes both mails as .eml files.
     let mail_dir = data.join("mail");
@@ -208,21 +143,12 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
             .unwrap_or_default();
     }
     assert_eq!(emls.len(), 2, "two .eml files in {}", mail_dir.display());
-    let all: String = emls
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    assert!(
-        all.contains("To: ada@example.com") && all.contains("To: alex@firm.test"),
-        "{all}"
-    );
+    let all: String = emls.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    assert!(all.contains("To: ada@example.com") && all.contains("To: alex@firm.test"), "{all}");
     assert!(data.join("intake.db").exists() && data.join("jwt_secret").exists());
 
     // SIGTERM: a graceful stop, exit status 0.
-    Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(status) = server.0.try_wait().unwrap() {
@@ -233,17 +159,10 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
     };
     assert!(status.success(), "{status}");
     let health = intake(&data, port).arg("health").output().unwrap();
-    assert!(
-        !health.status.success(),
-        "`intake health` fails once the server is gone"
-    );
+    assert!(!health.status.success(), "`intake health` fails once the server is gone");
 
     let migrate = intake(&data, port).arg("migrate").output().unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
 }
 
 #[test]
@@ -258,33 +177,17 @@ fn invalid_configuration_is_refused_with_every_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for expected in [
-        "INTAKE_ADDR",
-        "INTAKE_MAX_UPLOAD_BYTES",
-        "INTAKE_JWT_SECRET: required",
-    ] {
+    for expected in ["INTAKE_ADDR", "INTAKE_MAX_UPLOAD_BYTES", "INTAKE_JWT_SECRET: required"] {
         assert!(err.contains(expected), "{expected} missing from: {err}");
     }
-    assert!(
-        !err.contains("secret-password"),
-        "secrets stay out of messages: {err}"
-    );
+    assert!(!err.contains("secret-password"), "secrets stay out of messages: {err}");
 }
 
 #[test]
 fn user_add_refuses_a_weak_password() {
     let dir = tempfile::tempdir().unwrap();
     let mut add = intake(dir.path(), 0)
-        .args([
-            "user",
-            "add",
-            "--email",
-            "a@firm.test",
-            "--name",
-            "A",
-            "--role",
-            "admin",
-        ])
+        .args(["user", "add", "--email", "a@firm.test", "--name", "A", "--role", "admin"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -27,19 +27,8 @@ on_both_backends!(
 
 /// Nothing was stored: no lead, no job, no file.
 async fn assert_nothing_stored(app: &TestApp) {
-    assert_eq!(
-        lead::Entity::find().count(&app.state.db).await.unwrap(),
-        0,
-        "a lead was stored"
-    );
-    assert_eq!(
-        email_job::Entity::find()
-            .count(&app.state.db)
-            .await
-            .unwrap(),
-        0,
-        "a mail was queued"
-    );
+    assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0, "a lead was stored");
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 0, "a mail was queued");
     let resumes = app.data_dir().join("uploads/resumes");
     let files = std::fs::read_dir(&resumes).map(|d| d.count()).unwrap_or(0);
     assert_eq!(files, 0, "a file was left in {}", resumes.display());
@@ -52,18 +41,10 @@ async fn bad_lead_input_names_the_field(backend: Backend) {
         (lead_input("Ada", "", "ada@example.com"), "lastName"),
         (lead_input("Ada", "Lovelace", "not-an-email"), "email"),
         (lead_input("Ada", "Lovelace", "ada@example"), "email"),
-        (
-            lead_input(&"x".repeat(101), "Lovelace", "ada@example.com"),
-            "firstName",
-        ),
-        (
-            json!({ "firstName": "Ada", "lastName": "Lovelace" }),
-            "input",
-        ),
+        (lead_input(&"x".repeat(101), "Lovelace", "ada@example.com"), "firstName"),
+        (json!({ "firstName": "Ada", "lastName": "Lovelace" }), "input"),
     ] {
-        let (_, body) = app
-            .submit_lead_raw(input.clone(), "cv.pdf", PDF.to_vec())
-            .await;
+        let (_, body) = app.submit_lead_raw(input.clone(), "cv.pdf", PDF.to_vec()).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{input}: {body}");
         assert_eq!(error_field(&body), field, "{input}: {body}");
         assert!(!body["errors"][0]["message"].as_str().unwrap().is_empty());
@@ -76,32 +57,19 @@ async fn bad_lead_input_names_the_field(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(
-        (error_code(&body), error_field(&body)),
-        ("BAD_USER_INPUT", "resume"),
-        "{body}"
-    );
+    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "resume"), "{body}");
     assert_nothing_stored(&app).await;
 }
 
 async fn files_are_judged_by_content_and_size(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("INTAKE_MAX_UPLOAD_BYTES", "4096")]).await;
     let input = lead_input("Ada", "Lovelace", "ada@example.com");
-    let (_, empty) = app
-        .submit_lead_raw(input.clone(), "cv.pdf", Vec::new())
-        .await;
-    assert_eq!(
-        (error_code(&empty), error_field(&empty)),
-        ("BAD_USER_INPUT", "resume"),
-        "{empty}"
-    );
+    let (_, empty) = app.submit_lead_raw(input.clone(), "cv.pdf", Vec::new()).await;
+    assert_eq!((error_code(&empty), error_field(&empty)), ("BAD_USER_INPUT", "resume"), "{empty}");
 
     for (name, bytes) in [
         ("cv.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00".to_vec()),
-        (
-            "cv.pdf",
-            b"<!doctype html><html><script>alert(1)</script></html>".to_vec(),
-        ),
+        ("cv.pdf", b"<!doctype html><html><script>alert(1)</script></html>".to_vec()),
         ("cv.docx", b"\x89PNG\r\n\x1a\n\x00\x00".to_vec()),
     ] {
         let (_, body) = app.submit_lead_raw(input.clone(), name, bytes).await;
@@ -113,18 +81,8 @@ async fn files_are_judged_by_content_and_size(backend: Backend) {
     big.resize(5000, b' ');
     let (status, body) = app.submit_lead_raw(input.clone(), "cv.pdf", big).await;
     assert_eq!(status, 413);
-    assert_eq!(
-        (error_code(&body), error_field(&body)),
-        ("FILE_TOO_LARGE", "resume"),
-        "{body}"
-    );
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("4 KiB"),
-        "{body}"
-    );
+    assert_eq!((error_code(&body), error_field(&body)), ("FILE_TOO_LARGE", "resume"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("4 KiB"), "{body}");
     assert_nothing_stored(&app).await;
 
     // Exactly at the limit is fine, and the detected type wins over the client's name.
@@ -132,16 +90,9 @@ async fn files_are_judged_by_content_and_size(backend: Backend) {
     fits.resize(4096, b'.');
     let ok = app.submit_lead(input, "cv.exe", fits).await;
     assert!(ok["errors"].is_null(), "{ok}");
-    let stored = lead::Entity::find()
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = lead::Entity::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(
-        (
-            stored.resume_file_name.as_str(),
-            stored.resume_content_type.as_str()
-        ),
+        (stored.resume_file_name.as_str(), stored.resume_content_type.as_str()),
         ("cv.txt", "text/plain; charset=utf-8")
     );
 }
@@ -166,16 +117,9 @@ async fn oversize_stream_is_cut_off(backend: Backend) {
         let request = format!(
             "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
-        let chunk = |data: &[u8]| {
-            [
-                format!("{:x}\r\n", data.len()).into_bytes(),
-                data.to_vec(),
-                b"\r\n".to_vec(),
-            ]
-            .concat()
-        };
-        if write.write_all(request.as_bytes()).await.is_err()
-            || write.write_all(&chunk(head.as_bytes())).await.is_err()
+        let chunk =
+            |data: &[u8]| [format!("{:x}\r\n", data.len()).into_bytes(), data.to_vec(), b"\r\n".to_vec()].concat();
+        if write.write_all(request.as_bytes()).await.is_err() || write.write_all(&chunk(head.as_bytes())).await.is_err()
         {
             return;
         }
@@ -202,39 +146,28 @@ async fn oversize_stream_is_cut_off(backend: Backend) {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), read_response)
-        .await
-        .expect("an answer before the upload ends");
+    tokio::time::timeout(Duration::from_secs(60), read_response).await.expect("an answer before the upload ends");
     writer.abort();
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("FILE_TOO_LARGE"), "{text}");
-    assert!(
-        sent.load(Ordering::Relaxed) < ATTEMPT / 4,
-        "the server read {} bytes",
-        sent.load(Ordering::Relaxed)
-    );
+    assert!(sent.load(Ordering::Relaxed) < ATTEMPT / 4, "the server read {} bytes", sent.load(Ordering::Relaxed));
     assert_nothing_stored(&app).await;
 }
 
 async fn malformed_multipart_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let url = format!("{}/graphql", app.address);
-    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("A", "B", "a@b.example"), "resume": null } }).to_string();
+    let operations =
+        json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("A", "B", "a@b.example"), "resume": null } })
+            .to_string();
     let file = || reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf");
     let cases = [
         (
             "no operations",
-            reqwest::multipart::Form::new()
-                .text("map", r#"{"0":["variables.resume"]}"#)
-                .part("0", file()),
+            reqwest::multipart::Form::new().text("map", r#"{"0":["variables.resume"]}"#).part("0", file()),
         ),
-        (
-            "no map",
-            reqwest::multipart::Form::new()
-                .text("operations", operations.clone())
-                .part("0", file()),
-        ),
+        ("no map", reqwest::multipart::Form::new().text("operations", operations.clone()).part("0", file())),
         (
             "map names a missing file",
             reqwest::multipart::Form::new()
@@ -244,10 +177,7 @@ async fn malformed_multipart_is_refused(backend: Backend) {
         ),
         (
             "map is not JSON",
-            reqwest::multipart::Form::new()
-                .text("operations", operations.clone())
-                .text("map", "{{{")
-                .part("0", file()),
+            reqwest::multipart::Form::new().text("operations", operations.clone()).text("map", "{{{").part("0", file()),
         ),
     ];
     for (what, form) in cases {
@@ -261,16 +191,7 @@ async fn malformed_multipart_is_refused(backend: Backend) {
         .text("operations", operations)
         .text("map", r#"{"0":["variables.input.firstName"]}"#)
         .part("0", file());
-    let body: serde_json::Value = app
-        .client
-        .post(&url)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app.client.post(&url).multipart(form).send().await.unwrap().json().await.unwrap();
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert_nothing_stored(&app).await;
 }
@@ -278,27 +199,12 @@ async fn malformed_multipart_is_refused(backend: Backend) {
 async fn lead_operations_report_their_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.admin_token().await;
-    let update =
-        "mutation($id: ID!, $s: LeadStatus!) { updateLeadStatus(id: $id, status: $s) { status } }";
-    let missing = app
-        .graphql(
-            update,
-            json!({ "id": uuid::Uuid::now_v7().to_string(), "s": "REACHED_OUT" }),
-            Some(&token),
-        )
-        .await;
+    let update = "mutation($id: ID!, $s: LeadStatus!) { updateLeadStatus(id: $id, status: $s) { status } }";
+    let missing =
+        app.graphql(update, json!({ "id": uuid::Uuid::now_v7().to_string(), "s": "REACHED_OUT" }), Some(&token)).await;
     assert_eq!(error_code(&missing), "NOT_FOUND", "{missing}");
-    let garbage = app
-        .graphql(
-            update,
-            json!({ "id": "abc", "s": "REACHED_OUT" }),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(
-        (error_code(&garbage), error_field(&garbage)),
-        ("BAD_USER_INPUT", "id")
-    );
+    let garbage = app.graphql(update, json!({ "id": "abc", "s": "REACHED_OUT" }), Some(&token)).await;
+    assert_eq!((error_code(&garbage), error_field(&garbage)), ("BAD_USER_INPUT", "id"));
     let absent = app
         .graphql(
             "query($id: ID!) { lead(id: $id) { id } }",
@@ -306,10 +212,7 @@ async fn lead_operations_report_their_errors(backend: Backend) {
             Some(&token),
         )
         .await;
-    assert!(
-        absent["errors"].is_null() && absent["data"]["lead"].is_null(),
-        "{absent}"
-    );
+    assert!(absent["errors"].is_null() && absent["data"]["lead"].is_null(), "{absent}");
 
     let id = app
         .submit_lead(
@@ -319,52 +222,25 @@ async fn lead_operations_report_their_errors(backend: Backend) {
         )
         .await["data"]["submitLead"]["id"]
         .clone();
-    let reached = app
-        .graphql(
-            update,
-            json!({ "id": id, "s": "REACHED_OUT" }),
-            Some(&token),
-        )
-        .await;
+    let reached = app.graphql(update, json!({ "id": id, "s": "REACHED_OUT" }), Some(&token)).await;
     assert_eq!(reached["data"]["updateLeadStatus"]["status"], "REACHED_OUT");
-    let back = app
-        .graphql(update, json!({ "id": id, "s": "PENDING" }), Some(&token))
-        .await;
+    let back = app.graphql(update, json!({ "id": id, "s": "PENDING" }), Some(&token)).await;
     assert_eq!(error_code(&back), "INVALID_STATUS_TRANSITION", "{back}");
-    let still = app
-        .graphql(
-            "query($id: ID!) { lead(id: $id) { status } }",
-            json!({ "id": id }),
-            Some(&token),
-        )
-        .await;
+    let still = app.graphql("query($id: ID!) { lead(id: $id) { status } }", json!({ "id": id }), Some(&token)).await;
     assert_eq!(still["data"]["lead"]["status"], "REACHED_OUT");
 
     for (query, field) in [
         ("{ leads(first: 101) { totalCount } }", "first"),
         ("{ leads(first: -1) { totalCount } }", "first"),
-        (
-            "{ leads(after: \"bm90LWEtY3Vyc29y\") { totalCount } }",
-            "after",
-        ),
+        ("{ leads(after: \"bm90LWEtY3Vyc29y\") { totalCount } }", "after"),
     ] {
         let body = app.graphql(query, json!({}), Some(&token)).await;
-        assert_eq!(
-            (error_code(&body), error_field(&body)),
-            ("BAD_USER_INPUT", field),
-            "{query}: {body}"
-        );
+        assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", field), "{query}: {body}");
     }
     let syntax = app.graphql("{ leads { ", json!({}), Some(&token)).await;
     assert_eq!(error_code(&syntax), "GRAPHQL_PARSE_FAILED", "{syntax}");
-    let unknown = app
-        .graphql("{ leadz { id } }", json!({}), Some(&token))
-        .await;
-    assert_eq!(
-        error_code(&unknown),
-        "GRAPHQL_VALIDATION_FAILED",
-        "{unknown}"
-    );
+    let unknown = app.graphql("{ leadz { id } }", json!({}), Some(&token)).await;
+    assert_eq!(error_code(&unknown), "GRAPHQL_VALIDATION_FAILED", "{unknown}");
 }
 
 /// The store failing means no lead; the database failing after the file was stored removes it.
@@ -375,30 +251,14 @@ async fn failures_leave_nothing_behind(backend: Backend) {
     let uploads = app.data_dir().join("uploads");
     std::fs::rename(&uploads, app.data_dir().join("uploads.moved")).unwrap();
     std::fs::write(&uploads, b"not a folder").unwrap();
-    let (_, body) = app
-        .submit_lead_raw(input.clone(), "cv.pdf", PDF.to_vec())
-        .await;
+    let (_, body) = app.submit_lead_raw(input.clone(), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
-    assert!(
-        !body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("uploads"),
-        "internals stay in the log: {body}"
-    );
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    assert!(!body["errors"][0]["message"].as_str().unwrap().contains("uploads"), "internals stay in the log: {body}");
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let report: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(
-        (
-            report["database"]["status"].as_str(),
-            report["storage"]["status"].as_str()
-        ),
+        (report["database"]["status"].as_str(), report["storage"]["status"].as_str()),
         (Some("ok"), Some("error")),
         "{report}"
     );
@@ -406,20 +266,10 @@ async fn failures_leave_nothing_behind(backend: Backend) {
     std::fs::rename(app.data_dir().join("uploads.moved"), &uploads).unwrap();
     assert_nothing_stored(&app).await;
 
-    app.state
-        .db
-        .execute_unprepared("DROP TABLE email_jobs")
-        .await
-        .unwrap();
+    app.state.db.execute_unprepared("DROP TABLE email_jobs").await.unwrap();
     let (_, body) = app.submit_lead_raw(input, "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
-    assert_eq!(
-        lead::Entity::find().count(&app.state.db).await.unwrap(),
-        0,
-        "the lead was rolled back"
-    );
-    let files = std::fs::read_dir(uploads.join("resumes"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0, "the lead was rolled back");
+    let files = std::fs::read_dir(uploads.join("resumes")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(files, 0, "the stored résumé was removed");
 }

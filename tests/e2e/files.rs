@@ -10,13 +10,8 @@ on_both_backends!(download_links_refuse_tampering_and_expiry);
 async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.admin_token().await;
-    let id = app
-        .submit_lead(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "../../etc/passwd",
-            PDF.to_vec(),
-        )
-        .await["data"]["submitLead"]["id"]
+    let id = app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "../../etc/passwd", PDF.to_vec()).await
+        ["data"]["submitLead"]["id"]
         .clone();
     let body = app
         .graphql(
@@ -28,10 +23,7 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     let resume = &body["data"]["lead"]["resume"];
     assert_eq!(resume["fileName"], "passwd.pdf", "no path parts survive");
     let url = resume["downloadUrl"].as_str().unwrap().to_owned();
-    assert!(
-        url.starts_with(&format!("{}/files/resumes/", app.address)),
-        "{url}"
-    );
+    assert!(url.starts_with(&format!("{}/files/resumes/", app.address)), "{url}");
     let get = |u: String| {
         let client = app.client.clone();
         async move { client.get(u).send().await.unwrap() }
@@ -44,16 +36,8 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     );
 
     let (path, query) = url.split_once('?').unwrap();
-    let expires: i64 = query
-        .split('&')
-        .find_map(|p| p.strip_prefix("expires="))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let sig = query
-        .split('&')
-        .find_map(|p| p.strip_prefix("sig="))
-        .unwrap();
+    let expires: i64 = query.split('&').find_map(|p| p.strip_prefix("expires=")).unwrap().parse().unwrap();
+    let sig = query.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap();
     let mut flipped = sig.to_owned();
     let last = flipped.pop().unwrap();
     flipped.push(if last == 'A' { 'B' } else { 'A' });
@@ -69,10 +53,7 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
 
     // A link signed for a time long past has expired.
     let key = path.split("/files/").nth(1).unwrap();
-    let old = app
-        .state
-        .links
-        .url(key, api::clock::now() - chrono::Duration::hours(1));
+    let old = app.state.links.url(key, api::clock::now() - chrono::Duration::hours(1));
     let expired = get(old).await;
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expired"));

@@ -29,9 +29,7 @@ impl Backend {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
             _ => {
-                eprintln!(
-                    "SKIPPED on PostgreSQL: TEST_DATABASE_URL is not set (this test ran on SQLite only)"
-                );
+                eprintln!("SKIPPED on PostgreSQL: TEST_DATABASE_URL is not set (this test ran on SQLite only)");
                 None
             }
         }
@@ -68,17 +66,10 @@ impl Drop for TestDatabase {
         let (server_url, name) = (self.server_url.clone(), self.name.clone());
         // Drop runs outside async; use a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(db) = Database::connect(&server_url).await {
-                    let _ = db
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
+                    let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
                 }
             });
         })
@@ -124,13 +115,8 @@ impl TestApp {
             Backend::Sqlite => None,
             Backend::Postgres(server_url) => {
                 let name = format!("intake_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&server_url)
-                    .await
-                    .expect("TEST_DATABASE_URL reachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
+                let admin = Database::connect(&server_url).await.expect("TEST_DATABASE_URL reachable");
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
                 admin.close().await.ok();
                 let mut url = url::Url::parse(&server_url).unwrap();
                 url.set_path(&name);
@@ -176,13 +162,10 @@ impl TestApp {
     }
 
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({
-                "query": query,
-                "variables": variables,
-            }));
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -196,12 +179,7 @@ impl TestApp {
         body
     }
 
-    pub async fn submit_lead_raw(
-        &self,
-        input: Value,
-        file_name: &str,
-        bytes: Vec<u8>,
-    ) -> (reqwest::StatusCode, Value) {
+    pub async fn submit_lead_raw(&self, input: Value, file_name: &str, bytes: Vec<u8>) -> (reqwest::StatusCode, Value) {
         let operations = json!({
             "query": SUBMIT_LEAD,
             "variables": { "input": input, "resume": null },
@@ -216,13 +194,7 @@ impl TestApp {
                     .mime_str("application/pdf")
                     .unwrap(),
             );
-        let response = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(format!("{}/graphql", self.address)).multipart(form).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -235,10 +207,7 @@ impl TestApp {
                 None,
             )
             .await;
-        body["data"]["login"]["accessToken"]
-            .as_str()
-            .unwrap_or_else(|| panic!("login failed: {body}"))
-            .to_owned()
+        body["data"]["login"]["accessToken"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned()
     }
 
     pub async fn admin_token(&self) -> String {
@@ -283,15 +252,11 @@ pub fn lead_input(first: &str, last: &str, email: &str) -> Value {
 
 /// The `extensions.code` of the first error, or panics with the whole body.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 pub fn error_field(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["field"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error field in {body}"))
+    body["errors"][0]["extensions"]["field"].as_str().unwrap_or_else(|| panic!("no error field in {body}"))
 }
 
 struct Running {
@@ -304,29 +269,19 @@ struct Running {
 /// Builds and starts the application from `vars`. The in-process worker runs only when the
 /// test sets INTAKE_WORKER=on; the others drain mail themselves.
 async fn start(vars: &HashMap<String, String>) -> Running {
-    // Reserve a free port so that the public URL (used in links) names the real one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bind first, so that the public URL (used in links) names the real port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
     let mut vars = vars.clone();
     vars.insert("INTAKE_ADDR".into(), format!("127.0.0.1:{port}"));
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
     let run_worker = vars.get("INTAKE_WORKER").is_some_and(|v| v == "on");
-    let app = Application::build(config, run_worker)
-        .await
-        .expect("application starts");
+    let app = Application::with_listener(config, listener, run_worker).await.expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    Running {
-        address,
-        state,
-        stop,
-        server,
-    }
+    Running { address, state, stop, server }
 }

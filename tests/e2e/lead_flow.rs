@@ -10,74 +10,36 @@ use crate::{
 const LEAD_QUERY: &str = "query($id: ID!) { lead(id: $id) { id firstName lastName email status createdAt updatedAt \
     reachedOutAt reachedOutBy { email fullName role } resume { fileName contentType sizeBytes downloadUrl } } }";
 
-on_both_backends!(
-    full_flow,
-    listing_pages_filters_and_searches,
-    restart_keeps_everything
-);
+on_both_backends!(full_flow, listing_pages_filters_and_searches, restart_keeps_everything);
 
 /// Prospect submits → two mails go out → attorney signs in, lists, opens, downloads, reaches out.
 async fn full_flow(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let attorney = app.attorney("alex@firm.test").await;
 
-    let receipt = app
-        .submit_lead(
-            lead_input(" Ada ", "Lovelace", "ada@example.com"),
-            "My CV.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+    let receipt = app.submit_lead(lead_input(" Ada ", "Lovelace", "ada@example.com"), "My CV.pdf", PDF.to_vec()).await;
     let receipt = &receipt["data"]["submitLead"];
     assert_eq!(receipt["status"], "PENDING");
     let id = receipt["id"].as_str().unwrap().to_owned();
-    assert!(
-        receipt["submittedAt"]
-            .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .is_ok()
-    );
+    assert!(receipt["submittedAt"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().is_ok());
     // The receipt says nothing beyond its own id, status and time.
     assert_eq!(receipt.as_object().unwrap().len(), 3);
 
     // The lead and its two jobs were written together; nothing is sent until the worker runs.
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
-    assert_eq!(
-        email_job::Entity::find()
-            .count(&app.state.db)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 2);
     assert!(app.smtp.messages().is_empty());
     assert_eq!(app.drain_mail().await.sent, 2);
-    let mut recipients: Vec<_> = app
-        .smtp
-        .messages()
-        .iter()
-        .flat_map(|m| m.rcpt_to.clone())
-        .collect();
+    let mut recipients: Vec<_> = app.smtp.messages().iter().flat_map(|m| m.rcpt_to.clone()).collect();
     recipients.sort();
     assert_eq!(recipients, ["ada@example.com", "alex@firm.test"]);
 
-    let list = app
-        .graphql(
-            "{ leads { totalCount nodes { id firstName status } } }",
-            json!({}),
-            Some(&attorney),
-        )
-        .await;
+    let list = app.graphql("{ leads { totalCount nodes { id firstName status } } }", json!({}), Some(&attorney)).await;
     assert_eq!(list["data"]["leads"]["totalCount"], 1, "{list}");
     assert_eq!(list["data"]["leads"]["nodes"][0]["id"], id.as_str());
-    assert_eq!(
-        list["data"]["leads"]["nodes"][0]["firstName"], "Ada",
-        "names are trimmed"
-    );
+    assert_eq!(list["data"]["leads"]["nodes"][0]["firstName"], "Ada", "names are trimmed");
 
-    let opened = app
-        .graphql(LEAD_QUERY, json!({ "id": id }), Some(&attorney))
-        .await;
+    let opened = app.graphql(LEAD_QUERY, json!({ "id": id }), Some(&attorney)).await;
     let lead = &opened["data"]["lead"];
     assert_eq!(lead["email"], "ada@example.com", "{opened}");
     assert_eq!(lead["resume"]["fileName"], "My CV.pdf");
@@ -86,31 +48,15 @@ async fn full_flow(backend: Backend) {
     assert!(lead["reachedOutBy"].is_null());
 
     // The signed link works without the Authorization header and returns the same bytes.
-    let download = app
-        .client
-        .get(lead["resume"]["downloadUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let download = app.client.get(lead["resume"]["downloadUrl"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/pdf");
-    assert!(
-        download.headers()["content-disposition"]
-            .to_str()
-            .unwrap()
-            .starts_with("attachment;")
-    );
+    assert!(download.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
     assert_eq!(download.headers()["x-content-type-options"], "nosniff");
     assert_eq!(download.bytes().await.unwrap().as_ref(), PDF);
 
     let update = "mutation($id: ID!, $s: LeadStatus!) { updateLeadStatus(id: $id, status: $s) { status reachedOutAt reachedOutBy { email } } }";
-    let moved = app
-        .graphql(
-            update,
-            json!({ "id": id, "s": "REACHED_OUT" }),
-            Some(&attorney),
-        )
-        .await;
+    let moved = app.graphql(update, json!({ "id": id, "s": "REACHED_OUT" }), Some(&attorney)).await;
     let moved = &moved["data"]["updateLeadStatus"];
     assert_eq!(moved["status"], "REACHED_OUT");
     assert_eq!(moved["reachedOutBy"]["email"], "alex@firm.test");
@@ -118,34 +64,13 @@ async fn full_flow(backend: Backend) {
     assert!(first_time.is_string());
 
     // Setting the same status again changes nothing and is not an error.
-    let again = app
-        .graphql(
-            update,
-            json!({ "id": id, "s": "REACHED_OUT" }),
-            Some(&attorney),
-        )
-        .await;
+    let again = app.graphql(update, json!({ "id": id, "s": "REACHED_OUT" }), Some(&attorney)).await;
     assert!(again["errors"].is_null(), "{again}");
-    assert_eq!(
-        again["data"]["updateLeadStatus"]["reachedOutAt"],
-        first_time
-    );
+    assert_eq!(again["data"]["updateLeadStatus"]["reachedOutAt"], first_time);
 
-    let pending = app
-        .graphql(
-            "{ leads(status: PENDING) { totalCount } }",
-            json!({}),
-            Some(&attorney),
-        )
-        .await;
+    let pending = app.graphql("{ leads(status: PENDING) { totalCount } }", json!({}), Some(&attorney)).await;
     assert_eq!(pending["data"]["leads"]["totalCount"], 0);
-    let reached = app
-        .graphql(
-            "{ leads(status: REACHED_OUT) { totalCount } }",
-            json!({}),
-            Some(&attorney),
-        )
-        .await;
+    let reached = app.graphql("{ leads(status: REACHED_OUT) { totalCount } }", json!({}), Some(&attorney)).await;
     assert_eq!(reached["data"]["leads"]["totalCount"], 1);
 }
 
@@ -161,9 +86,7 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
     ];
     let mut ids = Vec::new();
     for (first, last, email) in people {
-        let r = app
-            .submit_lead(lead_input(first, last, email), "cv.pdf", PDF.to_vec())
-            .await;
+        let r = app.submit_lead(lead_input(first, last, email), "cv.pdf", PDF.to_vec()).await;
         ids.push(r["data"]["submitLead"]["id"].as_str().unwrap().to_owned());
     }
     ids.reverse(); // newest first
@@ -173,28 +96,14 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
     let mut seen = Vec::new();
     let mut after = serde_json::Value::Null;
     for expected_next in [true, true, false] {
-        let body = app
-            .graphql(page, json!({ "after": after }), Some(&token))
-            .await;
+        let body = app.graphql(page, json!({ "after": after }), Some(&token)).await;
         let conn = &body["data"]["leads"];
         assert_eq!(conn["totalCount"], 5, "{body}");
         assert_eq!(conn["pageInfo"]["hasNextPage"], expected_next);
         assert_eq!(conn["pageInfo"]["hasPreviousPage"], !after.is_null());
-        assert_eq!(
-            conn["edges"].as_array().unwrap().len(),
-            conn["nodes"].as_array().unwrap().len()
-        );
-        assert_eq!(
-            conn["pageInfo"]["endCursor"],
-            conn["edges"].as_array().unwrap().last().unwrap()["cursor"]
-        );
-        seen.extend(
-            conn["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["id"].as_str().unwrap().to_owned()),
-        );
+        assert_eq!(conn["edges"].as_array().unwrap().len(), conn["nodes"].as_array().unwrap().len());
+        assert_eq!(conn["pageInfo"]["endCursor"], conn["edges"].as_array().unwrap().last().unwrap()["cursor"]);
+        seen.extend(conn["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()));
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(seen, ids, "every lead once, newest first");
@@ -207,9 +116,7 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
         ("%", vec![]),
         ("_", vec![]),
     ] {
-        let body = app
-            .graphql(search, json!({ "s": term }), Some(&token))
-            .await;
+        let body = app.graphql(search, json!({ "s": term }), Some(&token)).await;
         let names: Vec<_> = body["data"]["leads"]["nodes"]
             .as_array()
             .unwrap()
@@ -218,9 +125,7 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
             .collect();
         assert_eq!(names, expected, "search {term:?}: {body}");
     }
-    let injection = app
-        .graphql(search, json!({ "s": "' OR 1=1 --" }), Some(&token))
-        .await;
+    let injection = app.graphql(search, json!({ "s": "' OR 1=1 --" }), Some(&token)).await;
     assert_eq!(injection["data"]["leads"]["totalCount"], 0, "{injection}");
 }
 
@@ -239,24 +144,8 @@ async fn restart_keeps_everything(backend: Backend) {
     app.restart().await;
     // The same admin, the same lead, the same file, and the mail still queued.
     let token = app.admin_token().await;
-    let body = app
-        .graphql(LEAD_QUERY, json!({ "id": id }), Some(&token))
-        .await;
-    let url = body["data"]["lead"]["resume"]["downloadUrl"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned();
-    assert_eq!(
-        app.client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
-        PDF
-    );
+    let body = app.graphql(LEAD_QUERY, json!({ "id": id }), Some(&token)).await;
+    let url = body["data"]["lead"]["resume"]["downloadUrl"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    assert_eq!(app.client.get(url).send().await.unwrap().bytes().await.unwrap().as_ref(), PDF);
     assert_eq!(app.drain_mail().await.sent, 2);
 }

@@ -27,58 +27,28 @@ async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
 async fn both_mails_say_the_right_things(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.attorney("alex@firm.test").await;
-    app.submit_lead(
-        lead_input("<b>Ada</b>", "Lovelace & Co", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("<b>Ada</b>", "Lovelace & Co", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(app.drain_mail().await.sent, 2);
     let mails = app.smtp.messages();
-    let ack = mails
-        .iter()
-        .find(|m| m.rcpt_to == ["ada@example.com"])
-        .expect("acknowledgement to the prospect");
-    let note = mails
-        .iter()
-        .find(|m| m.rcpt_to == ["alex@firm.test"])
-        .expect("notification to the attorney");
+    let ack = mails.iter().find(|m| m.rcpt_to == ["ada@example.com"]).expect("acknowledgement to the prospect");
+    let note = mails.iter().find(|m| m.rcpt_to == ["alex@firm.test"]).expect("notification to the attorney");
 
     assert_eq!(ack.mail_from, "intake@firm.test");
-    assert_eq!(
-        ack.header("Subject"),
-        "We received your details — Test Firm"
-    );
-    assert!(
-        ack.header("From").contains("Test Firm")
-            && ack.header("From").ends_with("<intake@firm.test>")
-    );
+    assert_eq!(ack.header("Subject"), "We received your details — Test Firm");
+    assert!(ack.header("From").contains("Test Firm") && ack.header("From").ends_with("<intake@firm.test>"));
     let (text, html) = ack.bodies();
     assert!(text.contains("Dear <b>Ada</b> Lovelace & Co"), "{text}");
     assert!(text.contains("What happens next"), "{text}");
-    assert!(
-        html.contains("Dear &lt;b&gt;Ada&lt;/b&gt; Lovelace &amp; Co"),
-        "names are escaped in HTML: {html}"
-    );
+    assert!(html.contains("Dear &lt;b&gt;Ada&lt;/b&gt; Lovelace &amp; Co"), "names are escaped in HTML: {html}");
     assert!(!html.contains("<b>Ada"), "{html}");
 
     assert_eq!(note.header("Subject"), "New lead: <b>Ada</b> Lovelace & Co");
-    assert!(
-        note.header("Reply-To").contains("ada@example.com"),
-        "the attorney can reply to the prospect"
-    );
+    assert!(note.header("Reply-To").contains("ada@example.com"), "the attorney can reply to the prospect");
     let (text, html) = note.bodies();
     assert!(text.contains("ada@example.com"), "{text}");
-    let link = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Open the lead: "))
-        .expect("a link to the lead")
-        .trim()
-        .to_owned();
-    assert!(
-        link.starts_with(&format!("{}/graphql?query=", app.address)),
-        "{link}"
-    );
+    let link =
+        text.lines().find_map(|l| l.strip_prefix("Open the lead: ")).expect("a link to the lead").trim().to_owned();
+    assert!(link.starts_with(&format!("{}/graphql?query=", app.address)), "{link}");
     let lead_id = jobs(&app).await[0].lead_id.unwrap().to_string();
     assert!(link.contains(&lead_id), "{link}");
     assert!(html.contains("&lt;b&gt;Ada"), "{html}");
@@ -89,45 +59,21 @@ async fn both_mails_say_the_right_things(backend: Backend) {
     let ids: Vec<_> = jobs(&app).await.iter().map(|j| j.id.to_string()).collect();
     for mail in [ack, note] {
         let message_id = mail.header("Message-ID");
-        assert!(
-            ids.iter().any(|id| message_id.contains(id)),
-            "{message_id} vs {ids:?}"
-        );
+        assert!(ids.iter().any(|id| message_id.contains(id)), "{message_id} vs {ids:?}");
     }
-    assert!(
-        jobs(&app)
-            .await
-            .iter()
-            .all(|j| j.state == JobState::Sent && j.sent_at.is_some() && j.attempts == 1)
-    );
+    assert!(jobs(&app).await.iter().all(|j| j.state == JobState::Sent && j.sent_at.is_some() && j.attempts == 1));
 }
 
 async fn a_failed_send_is_retried(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     app.smtp.fail_next(1);
     let first = app.drain_mail().await;
     assert_eq!((first.sent, first.retrying, first.dead), (1, 1, 0));
-    let waiting: Vec<_> = jobs(&app)
-        .await
-        .into_iter()
-        .filter(|j| j.state == JobState::Queued)
-        .collect();
+    let waiting: Vec<_> = jobs(&app).await.into_iter().filter(|j| j.state == JobState::Queued).collect();
     assert_eq!(waiting.len(), 1);
-    assert!(
-        waiting[0].last_error.as_deref().unwrap().contains("451"),
-        "{:?}",
-        waiting[0].last_error
-    );
-    assert!(
-        waiting[0].run_at > api::clock::now(),
-        "retried later, not at once"
-    );
+    assert!(waiting[0].last_error.as_deref().unwrap().contains("451"), "{:?}", waiting[0].last_error);
+    assert!(waiting[0].run_at > api::clock::now(), "retried later, not at once");
 
     assert_eq!(app.drain_mail().await, Default::default(), "not due yet");
     let second = app.drain_mail_at(later(Duration::from_secs(3600))).await;
@@ -140,28 +86,14 @@ async fn a_failed_send_is_retried(backend: Backend) {
 
 async fn a_job_that_keeps_failing_ends_dead(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("INTAKE_MAIL_MAX_ATTEMPTS", "3")]).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     app.smtp.fail_next(usize::MAX);
     let mut reports = Vec::new();
     for hours in [0, 1, 3, 6] {
-        reports.push(
-            app.drain_mail_at(later(Duration::from_secs(hours * 3600)))
-                .await,
-        );
+        reports.push(app.drain_mail_at(later(Duration::from_secs(hours * 3600))).await);
     }
-    assert_eq!(
-        reports.iter().map(|r| r.retrying).collect::<Vec<_>>(),
-        [2, 2, 0, 0]
-    );
-    assert_eq!(
-        reports.iter().map(|r| r.dead).collect::<Vec<_>>(),
-        [0, 0, 2, 0]
-    );
+    assert_eq!(reports.iter().map(|r| r.retrying).collect::<Vec<_>>(), [2, 2, 0, 0]);
+    assert_eq!(reports.iter().map(|r| r.dead).collect::<Vec<_>>(), [0, 0, 2, 0]);
     for job in jobs(&app).await {
         assert_eq!((job.state, job.attempts), (JobState::Dead, 3));
         assert!(job.last_error.unwrap().contains("451"));
@@ -172,12 +104,7 @@ async fn a_job_that_keeps_failing_ends_dead(backend: Backend) {
 async fn a_permanent_rejection_is_dead_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.smtp.reject("ada@example.com");
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     let report = app.drain_mail().await;
     assert_eq!((report.sent, report.retrying, report.dead), (1, 0, 1));
     let dead = email_job::Entity::find()
@@ -186,122 +113,55 @@ async fn a_permanent_rejection_is_dead_at_once(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (dead.kind, dead.attempts),
-        (EmailKind::LeadAcknowledgement, 1)
-    );
-    assert!(
-        dead.last_error.unwrap().contains("550"),
-        "the server's answer is kept"
-    );
+    assert_eq!((dead.kind, dead.attempts), (EmailKind::LeadAcknowledgement, 1));
+    assert!(dead.last_error.unwrap().contains("550"), "the server's answer is kept");
 }
 
 async fn the_background_worker_sends_without_being_asked(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("INTAKE_WORKER", "on")]).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     // Woken by the enqueue, not by its 5 s poll.
     let mails = app.smtp.wait_for(2, Duration::from_secs(4)).await;
     assert_eq!(mails.len(), 2);
 }
 
 async fn configured_recipients_replace_the_attorneys(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        &[(
-            "INTAKE_NOTIFY_EMAILS",
-            "intake@firm.test, partner@firm.test",
-        )],
-    )
-    .await;
+    let app = TestApp::spawn_with(backend, &[("INTAKE_NOTIFY_EMAILS", "intake@firm.test, partner@firm.test")]).await;
     app.attorney("alex@firm.test").await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(app.drain_mail().await.sent, 3);
-    let mut to: Vec<_> = app
-        .smtp
-        .messages()
-        .into_iter()
-        .flat_map(|m| m.rcpt_to)
-        .collect();
+    let mut to: Vec<_> = app.smtp.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
     to.sort();
-    assert_eq!(
-        to,
-        ["ada@example.com", "intake@firm.test", "partner@firm.test"]
-    );
+    assert_eq!(to, ["ada@example.com", "intake@firm.test", "partner@firm.test"]);
     assert!(!to.contains(&ADMIN_EMAIL.to_owned()));
 }
 
 async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
     let sink = crate::smtp::SmtpSink::start().await;
     sink.require_auth("mailer@firm.test", "p@ss/word");
-    let url = format!(
-        "smtp://mailer%40firm.test:p%40ss%2Fword@127.0.0.1:{}?tls=none",
-        sink.port
-    );
+    let url = format!("smtp://mailer%40firm.test:p%40ss%2Fword@127.0.0.1:{}?tls=none", sink.port);
     let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url)]).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(app.drain_mail().await.sent, 2);
-    assert!(
-        sink.messages()
-            .iter()
-            .all(|m| m.authenticated_as.as_deref() == Some("mailer@firm.test"))
-    );
+    assert!(sink.messages().iter().all(|m| m.authenticated_as.as_deref() == Some("mailer@firm.test")));
 
     // A wrong password is our misconfiguration: the mail waits for a fix instead of dying.
-    let wrong = format!(
-        "smtp://mailer%40firm.test:wrong@127.0.0.1:{}?tls=none",
-        sink.port
-    );
+    let wrong = format!("smtp://mailer%40firm.test:wrong@127.0.0.1:{}?tls=none", sink.port);
     let app = TestApp::spawn_with(backend, &[("INTAKE_SMTP_URL", &wrong)]).await;
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        PDF.to_vec(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     let report = app.drain_mail().await;
     assert_eq!((report.sent, report.retrying, report.dead), (0, 2, 0));
-    assert!(
-        jobs(&app)
-            .await
-            .iter()
-            .all(|j| j.last_error.as_deref().unwrap().contains("535"))
-    );
+    assert!(jobs(&app).await.iter().all(|j| j.last_error.as_deref().unwrap().contains("535")));
 }
 
 /// `smtp://` demands STARTTLS and `smtps://` TLS from the first byte: neither falls back to
 /// plain text with a server that offers none.
 async fn smtp_tls_settings_are_enforced(backend: Backend) {
     let sink = crate::smtp::SmtpSink::start().await;
-    for url in [
-        format!("smtp://127.0.0.1:{}", sink.port),
-        format!("smtps://127.0.0.1:{}", sink.port),
-    ] {
-        let app = TestApp::spawn_with(
-            backend.clone(),
-            &[("INTAKE_SMTP_URL", &url), ("INTAKE_MAIL_MAX_ATTEMPTS", "5")],
-        )
-        .await;
-        app.submit_lead(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+    for url in [format!("smtp://127.0.0.1:{}", sink.port), format!("smtps://127.0.0.1:{}", sink.port)] {
+        let app =
+            TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url), ("INTAKE_MAIL_MAX_ATTEMPTS", "5")]).await;
+        app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
         let report = app.drain_mail().await;
         assert_eq!((report.sent, report.retrying), (0, 2), "{url}");
     }
@@ -313,32 +173,17 @@ async fn concurrent_workers_send_each_mail_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for i in 0..20 {
         let email = format!("prospect{i}@example.com");
-        app.submit_lead(
-            lead_input("Ada", "Lovelace", &email),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+        app.submit_lead(lead_input("Ada", "Lovelace", &email), "cv.pdf", PDF.to_vec()).await;
     }
     let (a, b, c) = (app.state.worker(), app.state.worker(), app.state.worker());
     let now = api::clock::now();
     let (ra, rb, rc) = tokio::join!(a.run_pending(now), b.run_pending(now), c.run_pending(now));
     let sent = ra.unwrap().sent + rb.unwrap().sent + rc.unwrap().sent;
     assert_eq!(sent, 40);
-    let mut ids: Vec<String> = app
-        .smtp
-        .messages()
-        .iter()
-        .map(|m| m.header("Message-ID"))
-        .collect();
+    let mut ids: Vec<String> = app.smtp.messages().iter().map(|m| m.header("Message-ID")).collect();
     assert_eq!(ids.len(), 40);
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 40, "no mail was sent twice");
-    assert!(
-        jobs(&app)
-            .await
-            .iter()
-            .all(|j| j.state == JobState::Sent && j.attempts == 1)
-    );
+    assert!(jobs(&app).await.iter().all(|j| j.state == JobState::Sent && j.attempts == 1));
 }

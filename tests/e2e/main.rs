@@ -12,4 +12,5 @@ mod files;
 mod lead_flow;
 mod mail;
 mod schema;
+mod sessions;
 mod storage;

@@ -38,19 +38,14 @@ impl S3Server {
             while let Ok((socket, _)) = listener.accept().await {
                 let service = service.clone();
                 let conn = tokio::spawn(async move {
-                    let _ = ConnBuilder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
+                    let _ =
+                        ConnBuilder::new(TokioExecutor::new()).serve_connection(TokioIo::new(socket), service).await;
                 });
                 registry.lock().unwrap().push(conn.abort_handle());
             }
         });
         tasks.lock().unwrap().push(accept.abort_handle());
-        Self {
-            endpoint,
-            root,
-            tasks,
-        }
+        Self { endpoint, root, tasks }
     }
 
     /// The variables that point Intake at this server, under `prefix` in the bucket.

@@ -12,15 +12,9 @@ fn committed_sdl_matches_the_schema() {
 
 #[test]
 fn intake_schema_prints_the_committed_sdl() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
-        .arg("schema")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_intake")).arg("schema").output().unwrap();
     assert!(out.status.success());
-    assert!(
-        String::from_utf8(out.stdout).unwrap() == COMMITTED,
-        "`intake schema` differs from schema.graphql"
-    );
+    assert!(String::from_utf8(out.stdout).unwrap() == COMMITTED, "`intake schema` differs from schema.graphql");
 }
 
 #[test]

@@ -28,10 +28,7 @@ impl ReceivedMail {
 
     pub fn header(&self, name: &str) -> String {
         use mailparse::MailHeaderMap;
-        self.parsed()
-            .headers
-            .get_first_value(name)
-            .unwrap_or_default()
+        self.parsed().headers.get_first_value(name).unwrap_or_default()
     }
 
     /// The decoded text/plain and text/html parts.
@@ -102,11 +99,7 @@ impl SmtpSink {
     }
 
     pub fn reject(&self, address: &str) {
-        self.behaviour
-            .lock()
-            .unwrap()
-            .rejected
-            .insert(address.to_lowercase());
+        self.behaviour.lock().unwrap().rejected.insert(address.to_lowercase());
     }
 
     /// Waits for at least `n` messages, for the tests that watch the background worker.
@@ -132,21 +125,13 @@ impl SmtpSink {
             let upper = line.to_ascii_uppercase();
             let credentials = self.behaviour.lock().unwrap().credentials.clone();
             let reply: String = if upper.starts_with("EHLO") {
-                let auth = if credentials.is_some() {
-                    "250-AUTH PLAIN\r\n"
-                } else {
-                    ""
-                };
+                let auth = if credentials.is_some() { "250-AUTH PLAIN\r\n" } else { "" };
                 format!("250-sink.test\r\n250-PIPELINING\r\n{auth}250 8BITMIME")
             } else if upper.starts_with("AUTH PLAIN ") {
                 use base64::Engine;
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(line[11..].trim())
-                    .unwrap_or_default();
-                let parts: Vec<String> = decoded
-                    .split(|b| *b == 0)
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .collect();
+                let decoded = base64::engine::general_purpose::STANDARD.decode(line[11..].trim()).unwrap_or_default();
+                let parts: Vec<String> =
+                    decoded.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
                 match (&credentials, parts.as_slice()) {
                     (Some((user, pass)), [_, u, p]) if u == user && p == pass => {
                         authenticated_as = Some(u.clone());
@@ -154,10 +139,7 @@ impl SmtpSink {
                     }
                     _ => "535 5.7.8 authentication credentials invalid".into(),
                 }
-            } else if upper.starts_with("MAIL FROM:")
-                && credentials.is_some()
-                && authenticated_as.is_none()
-            {
+            } else if upper.starts_with("MAIL FROM:") && credentials.is_some() && authenticated_as.is_none() {
                 "530 5.7.0 authentication required".into()
             } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
                 "250 OK".into()
@@ -171,13 +153,7 @@ impl SmtpSink {
                 "250 OK".into()
             } else if upper.starts_with("RCPT TO:") {
                 let to = address(&line);
-                if self
-                    .behaviour
-                    .lock()
-                    .unwrap()
-                    .rejected
-                    .contains(&to.to_lowercase())
-                {
+                if self.behaviour.lock().unwrap().rejected.contains(&to.to_lowercase()) {
                     format!("550 5.1.1 <{to}>: mailbox unavailable")
                 } else {
                     rcpt_to.push(to);
@@ -216,11 +192,7 @@ impl SmtpSink {
             } else {
                 "500 unrecognised command".into()
             };
-            if write
-                .write_all(format!("{reply}\r\n").as_bytes())
-                .await
-                .is_err()
-            {
+            if write.write_all(format!("{reply}\r\n").as_bytes()).await.is_err() {
                 return;
             }
         }
@@ -229,9 +201,6 @@ impl SmtpSink {
 
 fn address(line: &str) -> String {
     let start = line.find('<').map(|i| i + 1).unwrap_or(0);
-    let end = line[start..]
-        .find('>')
-        .map(|i| i + start)
-        .unwrap_or(line.len());
+    let end = line[start..].find('>').map(|i| i + start).unwrap_or(line.len());
     line[start..end].to_owned()
 }

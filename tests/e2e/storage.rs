@@ -30,42 +30,23 @@ async fn spawn(backend: Backend, s3: &S3Server, extra: &[(&str, String)]) -> Tes
 async fn resumes_round_trip_through_s3(backend: Backend) {
     let s3 = S3Server::start().await;
     let app = spawn(backend, &s3, &[]).await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 
-    let id = app
-        .submit_lead(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "Résumé Ada.pdf",
-            PDF.to_vec(),
-        )
-        .await["data"]["submitLead"]["id"]
-        .clone();
+    let id =
+        app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "Résumé Ada.pdf", PDF.to_vec()).await["data"]
+            ["submitLead"]["id"]
+            .clone();
     let objects = s3.objects();
     assert_eq!(objects.len(), 1, "{objects:?}");
-    assert!(
-        objects[0].starts_with("intake/test/resumes"),
-        "stored under the configured prefix: {objects:?}"
-    );
+    assert!(objects[0].starts_with("intake/test/resumes"), "stored under the configured prefix: {objects:?}");
     assert_eq!(s3.read(&objects[0]), PDF);
 
     let token = app.admin_token().await;
     let body = app
-        .graphql(
-            "query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }",
-            json!({ "id": id }),
-            Some(&token),
-        )
+        .graphql("query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }", json!({ "id": id }), Some(&token))
         .await;
-    let url = body["data"]["lead"]["resume"]["downloadUrl"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned();
+    let url = body["data"]["lead"]["resume"]["downloadUrl"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
     assert!(
         url.starts_with(&format!("{}/resumes/intake/test/resumes/", s3.endpoint)),
         "a path-style presigned GET: {url}"
@@ -83,64 +64,32 @@ async fn resumes_round_trip_through_s3(backend: Backend) {
     assert_eq!(download.status(), 200);
     assert_eq!(download.bytes().await.unwrap().as_ref(), PDF);
     // ...and refuses it once a parameter is changed.
-    let tampered = url.replace(
-        "response-content-disposition=attachment",
-        "response-content-disposition=inline",
-    );
+    let tampered = url.replace("response-content-disposition=attachment", "response-content-disposition=inline");
     assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
 }
 
 async fn large_resumes_are_uploaded_in_parts(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(
-        backend,
-        &s3,
-        &[("INTAKE_MAX_UPLOAD_BYTES", (20 * 1024 * 1024).to_string())],
-    )
-    .await;
+    let app = spawn(backend, &s3, &[("INTAKE_MAX_UPLOAD_BYTES", (20 * 1024 * 1024).to_string())]).await;
     let mut big = PDF.to_vec();
     big.extend((0..12 * 1024 * 1024).map(|i| (i % 251) as u8));
-    app.submit_lead(
-        lead_input("Ada", "Lovelace", "ada@example.com"),
-        "cv.pdf",
-        big.clone(),
-    )
-    .await;
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", big.clone()).await;
     let objects = s3.objects();
     assert_eq!(objects.len(), 1);
-    assert!(
-        s3.read(&objects[0]) == big,
-        "the 12 MiB file arrives intact"
-    );
+    assert!(s3.read(&objects[0]) == big, "the 12 MiB file arrives intact");
 }
 
 async fn wrong_credentials_fail_readiness(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(
-        backend,
-        &s3,
-        &[("AWS_SECRET_ACCESS_KEY", "not-the-secret".into())],
-    )
-    .await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let app = spawn(backend, &s3, &[("AWS_SECRET_ACCESS_KEY", "not-the-secret".into())]).await;
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let report: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(report["database"]["status"], "ok", "{report}");
     assert_eq!(report["storage"]["status"], "error", "{report}");
     assert!(!report["storage"]["error"].as_str().unwrap().is_empty());
 
-    let (_, body) = app
-        .submit_lead_raw(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+    let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
 }
@@ -150,50 +99,20 @@ async fn store_down_means_no_lead(backend: Backend) {
     let app = spawn(backend, &s3, &[]).await;
     s3.stop();
     let started = Instant::now();
-    let (_, body) = app
-        .submit_lead_raw(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+    let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "a clear error, not a hang: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(30), "a clear error, not a hang: {:?}", started.elapsed());
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
-    assert_eq!(
-        email_job::Entity::find()
-            .count(&app.state.db)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 0);
     assert!(s3.objects().is_empty());
 }
 
 async fn database_failure_removes_the_object(backend: Backend) {
     let s3 = S3Server::start().await;
     let app = spawn(backend, &s3, &[]).await;
-    app.state
-        .db
-        .execute_unprepared("DROP TABLE email_jobs")
-        .await
-        .unwrap();
-    let (_, body) = app
-        .submit_lead_raw(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await;
+    app.state.db.execute_unprepared("DROP TABLE email_jobs").await.unwrap();
+    let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
-    assert!(
-        s3.objects().is_empty(),
-        "orphan left behind: {:?}",
-        s3.objects()
-    );
+    assert!(s3.objects().is_empty(), "orphan left behind: {:?}", s3.objects());
 }

@@ -1,6 +1,7 @@
 //! Who is calling: password hashing, access tokens, and the per-request session.
 
 pub mod password;
+pub mod refresh;
 pub mod session;
 pub mod tokens;
 

@@ -9,9 +9,7 @@ use argon2::{
 };
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .context("password hashing task")?
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.context("password hashing task")?
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -31,11 +29,8 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
             Some(h) => h,
             None => dummy_hash()?.to_owned(),
         };
-        let parsed =
-            PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(ok && !dummy_used)
     })
     .await
@@ -59,11 +54,7 @@ mod tests {
     async fn verifies_only_the_right_password() {
         let h = hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(
-            verify("correct horse battery".into(), Some(h.clone()))
-                .await
-                .unwrap()
-        );
+        assert!(verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
         assert!(!verify("wrong horse battery".into(), Some(h)).await.unwrap());
         assert!(!verify("anything at all".into(), None).await.unwrap());
     }

@@ -17,22 +17,14 @@ pub enum Session {
 
 impl Session {
     /// Reads the header value (if any). A valid token is not enough: the account must still
-    /// exist and be active, and its current role (not the one in the token) applies.
-    pub async fn resolve(
-        header: Option<&str>,
-        keys: &TokenKeys,
-        db: &DatabaseConnection,
-    ) -> Result<Self, AppError> {
+    /// exist and be active, the token must carry its current session version (a password
+    /// change or deactivation ends older tokens), and its current role, not the token's, applies.
+    pub async fn resolve(header: Option<&str>, keys: &TokenKeys, db: &DatabaseConnection) -> Result<Self, AppError> {
         let Some(header) = header else {
             return Ok(Self::Anonymous);
         };
-        let Some(token) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-        else {
-            return Ok(Self::Rejected(
-                "the Authorization header must be 'Bearer <accessToken>'".into(),
-            ));
+        let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
+            return Ok(Self::Rejected("the Authorization header must be 'Bearer <accessToken>'".into()));
         };
         let claims = match keys.verify(token.trim()) {
             Ok(claims) => claims,
@@ -41,10 +33,11 @@ impl Session {
             }
         };
         match user::Entity::find_by_id(claims.sub).one(db).await? {
-            Some(user) if user.active => Ok(Self::User(user)),
-            _ => Ok(Self::Rejected(
-                "this account is deactivated or no longer exists".into(),
-            )),
+            Some(user) if user.active && user.session_version == claims.ver => Ok(Self::User(user)),
+            Some(user) if user.active => {
+                Ok(Self::Rejected("this session has ended (the password was changed); sign in again".into()))
+            }
+            _ => Ok(Self::Rejected("this account is deactivated or no longer exists".into())),
         }
     }
 
@@ -69,10 +62,6 @@ impl Session {
 
     fn with_role(&self, roles: &[Role], who: &str) -> Result<&user::Model, AppError> {
         let user = self.signed_in()?;
-        if roles.contains(&user.role) {
-            Ok(user)
-        } else {
-            Err(AppError::Forbidden(format!("only {who} may do this")))
-        }
+        if roles.contains(&user.role) { Ok(user) } else { Err(AppError::Forbidden(format!("only {who} may do this"))) }
     }
 }

@@ -14,16 +14,12 @@ use crate::{auth::Session, error::AppError, state::AppState};
 pub type IntakeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 pub fn build(state: AppState) -> IntakeSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(state)
-        .finish()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).data(state).finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }
 
 fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
@@ -35,6 +31,5 @@ fn session<'a>(ctx: &Context<'a>) -> &'a Session {
 }
 
 fn parse_id(id: &async_graphql::ID, field: &'static str) -> Result<Uuid, AppError> {
-    id.parse()
-        .map_err(|_| AppError::bad_input(field, "is not a valid id"))
+    id.parse().map_err(|_| AppError::bad_input(field, "is not a valid id"))
 }

@@ -2,12 +2,15 @@ use async_graphql::{Context, ID, Object, Result, Upload};
 
 use super::{
     parse_id, session, state,
-    types::{AuthPayload, CreateUserInput, Lead, LeadReceipt, LeadStatus, SubmitLeadInput, User},
+    types::{AuthPayload, CreateUserInput, Lead, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
 };
 use crate::{
+    auth::refresh,
+    clock,
     error::AppError,
     leads::{self, ResumeUpload, SubmitLead},
-    users::{self, NewUser},
+    sessions,
+    users::{self, NewUser, UserChanges},
 };
 
 pub struct MutationRoot;
@@ -16,63 +19,61 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.
-    async fn submit_lead(
-        &self,
-        ctx: &Context<'_>,
-        input: SubmitLeadInput,
-        resume: Upload,
-    ) -> Result<LeadReceipt> {
-        let upload = resume.value(ctx).map_err(|_| {
-            AppError::bad_input(
-                "resume",
-                "is missing: attach the file as a multipart upload",
-            )
-        })?;
-        let lead = leads::submit(
-            state(ctx),
-            SubmitLead {
-                first_name: input.first_name,
-                last_name: input.last_name,
-                email: input.email,
-            },
-            ResumeUpload {
-                file_name: upload.filename,
-                file: upload.content,
-            },
-        )
-        .await?;
+    async fn submit_lead(&self, ctx: &Context<'_>, input: SubmitLeadInput, resume: Upload) -> Result<LeadReceipt> {
+        let upload = resume
+            .value(ctx)
+            .map_err(|_| AppError::bad_input("resume", "is missing: attach the file as a multipart upload"))?;
+        let input = SubmitLead {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            email: input.email,
+            website: input.website,
+            client_submission_id: input.client_submission_id,
+        };
+        let upload = ResumeUpload { file_name: upload.filename, file: upload.content };
+        let receipt = leads::submit(state(ctx), input, upload).await?;
         Ok(LeadReceipt {
-            id: ID(lead.id.to_string()),
-            status: lead.status.into(),
-            submitted_at: lead.created_at,
+            id: ID(receipt.id.to_string()),
+            status: receipt.status.into(),
+            submitted_at: receipt.submitted_at,
         })
     }
 
-    /// Exchanges an email and password for an access token.
-    async fn login(
+    /// Exchanges an email and password for an access token (30 minutes) and a refresh token
+    /// (7 days).
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
+        let state = state(ctx);
+        Ok(sessions::login(&state.db, &state.tokens, &email, &password).await?.into())
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token; the one sent
+    /// stops working. Sending an already-used one ends every session of that sign-in.
+    async fn refresh_token(&self, ctx: &Context<'_>, token: String) -> Result<AuthPayload> {
+        let state = state(ctx);
+        Ok(sessions::refresh(&state.db, &state.tokens, &token).await?.into())
+    }
+
+    /// Ends the sign-in the refresh token belongs to. False when it had already ended.
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+        Ok(refresh::logout(&state(ctx).db, &refresh_token, clock::now()).await.map_err(AppError::from)?)
+    }
+
+    /// Changes the signed-in user's password. Every session ends, this one included; the
+    /// answer carries a fresh pair of tokens.
+    async fn change_password(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        current_password: String,
+        new_password: String,
     ) -> Result<AuthPayload> {
         let state = state(ctx);
-        let user = users::authenticate(&state.db, &email, &password).await?;
-        let access_token = state.tokens.issue(&user).map_err(AppError::Internal)?;
-        Ok(AuthPayload {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in: state.tokens.ttl().as_secs() as i64,
-            user: User(user),
-        })
+        let me = session(ctx).signed_in()?;
+        let updated = users::change_password(&state.db, me, &current_password, new_password).await?;
+        Ok(sessions::start(&state.db, &state.tokens, updated).await?.into())
     }
 
     /// Records that the firm reached out: PENDING → REACHED_OUT. Attorneys and admins.
-    async fn update_lead_status(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        status: LeadStatus,
-    ) -> Result<Lead> {
+    async fn update_lead_status(&self, ctx: &Context<'_>, id: ID, status: LeadStatus) -> Result<Lead> {
         let actor = session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
         let lead = leads::update_status(&state(ctx).db, id, status.into(), actor).await?;
@@ -93,5 +94,24 @@ impl MutationRoot {
         )
         .await?;
         Ok(User(user))
+    }
+
+    /// Renames, changes the role of, deactivates or reactivates an account. The last active
+    /// admin can be neither demoted nor deactivated. Admins only.
+    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
+        session(ctx).admin()?;
+        let id = parse_id(&id, "id")?;
+        let changes =
+            UserChanges { full_name: input.full_name, role: input.role.map(Into::into), active: input.active };
+        Ok(User(users::update(&state(ctx).db, id, changes).await?))
+    }
+
+    /// Sets a new password for an account and ends its sessions. Admins only.
+    async fn reset_user_password(&self, ctx: &Context<'_>, id: ID, password: String) -> Result<User> {
+        session(ctx).admin()?;
+        let db = &state(ctx).db;
+        let target =
+            users::find(db, parse_id(&id, "id")?).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
+        Ok(User(users::set_password(db, &target, password, "password").await?))
     }
 }

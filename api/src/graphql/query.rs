@@ -21,9 +21,7 @@ impl QueryRoot {
     async fn lead(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Lead>> {
         session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
-        let lead = leads::find(&state(ctx).db, id)
-            .await
-            .map_err(AppError::from)?;
+        let lead = leads::find(&state(ctx).db, id).await.map_err(AppError::from)?;
         Ok(lead.map(Lead))
     }
 
@@ -39,17 +37,8 @@ impl QueryRoot {
         search: Option<String>,
     ) -> Result<LeadConnection> {
         session(ctx).staff()?;
-        let filter = leads::LeadFilter {
-            status: status.map(Into::into),
-            search,
-        };
-        let page = leads::list(
-            &state(ctx).db,
-            filter,
-            first.unwrap_or(DEFAULT_PAGE_SIZE),
-            after.as_deref(),
-        )
-        .await?;
+        let filter = leads::LeadFilter { status: status.map(Into::into), search };
+        let page = leads::list(&state(ctx).db, filter, first.unwrap_or(DEFAULT_PAGE_SIZE), after.as_deref()).await?;
         Ok(page.into())
     }
 

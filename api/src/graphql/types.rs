@@ -114,9 +114,7 @@ impl Lead {
         let Some(id) = self.0.reached_out_by else {
             return Ok(None);
         };
-        let user = users::find(&state(ctx).db, id)
-            .await
-            .map_err(crate::error::AppError::from)?;
+        let user = users::find(&state(ctx).db, id).await.map_err(crate::error::AppError::from)?;
         Ok(user.map(User))
     }
 }
@@ -157,7 +155,25 @@ pub struct AuthPayload {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Exchange it with `refreshToken` for a new pair before the access token expires. Each
+    /// refresh token works once; keep it secret.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
     pub user: User,
+}
+
+impl From<crate::sessions::SignedIn> for AuthPayload {
+    fn from(s: crate::sessions::SignedIn) -> Self {
+        Self {
+            access_token: s.access_token,
+            token_type: "Bearer".into(),
+            expires_in: s.expires_in,
+            refresh_token: s.refresh_token,
+            refresh_expires_in: s.refresh_expires_in,
+            user: User(s.user),
+        }
+    }
 }
 
 #[derive(SimpleObject)]
@@ -188,35 +204,22 @@ pub struct LeadConnection {
 impl LeadConnection {
     /// How many leads match the filter, across all pages. Counted only when asked for.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        let n = leads::count(&state(ctx).db, &self.filter)
-            .await
-            .map_err(crate::error::AppError::from)?;
+        let n = leads::count(&state(ctx).db, &self.filter).await.map_err(crate::error::AppError::from)?;
         Ok(n as i64)
     }
 }
 
 impl From<leads::LeadPage> for LeadConnection {
     fn from(page: leads::LeadPage) -> Self {
-        let edges: Vec<LeadEdge> = page
-            .leads
-            .iter()
-            .map(|l| LeadEdge {
-                cursor: leads::cursor(l),
-                node: Lead(l.clone()),
-            })
-            .collect();
+        let edges: Vec<LeadEdge> =
+            page.leads.iter().map(|l| LeadEdge { cursor: leads::cursor(l), node: Lead(l.clone()) }).collect();
         let page_info = PageInfo {
             has_next_page: page.has_next_page,
             has_previous_page: page.has_previous_page,
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
-        Self {
-            nodes: page.leads.into_iter().map(Lead).collect(),
-            edges,
-            page_info,
-            filter: page.filter,
-        }
+        Self { nodes: page.leads.into_iter().map(Lead).collect(), edges, page_info, filter: page.filter }
     }
 }
 
@@ -225,6 +228,19 @@ pub struct SubmitLeadInput {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    /// Leave empty. (A field hidden from people: forms filled in by bots set it.)
+    pub website: Option<String>,
+    /// A UUID the client makes once per submission and sends again on every retry of it: a
+    /// retry then returns the first receipt and creates nothing new.
+    pub client_submission_id: Option<uuid::Uuid>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    /// `false` deactivates the account and ends its sessions.
+    pub active: Option<bool>,
 }
 
 #[derive(InputObject)]

@@ -33,20 +33,14 @@ pub async fn download(
         Ok(None) => return refuse(StatusCode::NOT_FOUND, "this file no longer exists"),
         Err(e) => {
             tracing::error!(error = ?e, "looking up a résumé");
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error; it has been logged",
-            );
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged");
         }
     };
     let object = match state.app.storage.get(&key).await {
         Ok(object) => object,
         Err(e) => {
             tracing::error!(error = ?e, key, "reading a résumé from storage");
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the file cannot be read right now",
-            );
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read right now");
         }
     };
     let mut response = Body::from_stream(object.stream).into_response();
@@ -58,22 +52,11 @@ pub async fn download(
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&lead.resume_file_name)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     response
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        format!("{message}\n"),
-    )
-        .into_response()
+    (status, [(header::CACHE_CONTROL, "no-store")], format!("{message}\n")).into_response()
 }

@@ -32,26 +32,14 @@ pub async fn graphiql() -> Html<&'static str> {
 }
 
 pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let multipart = content_type.as_deref().is_some_and(|c| {
-        c.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/")
-    });
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let multipart =
+        content_type.as_deref().is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("multipart/"));
     let max_file = state.app.config.max_upload_bytes;
-    let body_limit = if multipart {
-        max_file + MULTIPART_OVERHEAD
-    } else {
-        MAX_JSON_BODY
-    };
+    let body_limit = if multipart { max_file + MULTIPART_OVERHEAD } else { MAX_JSON_BODY };
 
     // Refuse an announced oversize body before reading any of it.
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|n| n > body_limit) {
         return too_large(multipart, max_file);
     }
@@ -59,45 +47,27 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: B
     let exceeded = Arc::new(AtomicBool::new(false));
     let read = Arc::new(AtomicU64::new(0));
     let flag = exceeded.clone();
-    let stream = body
-        .into_data_stream()
-        .map_err(std::io::Error::other)
-        .map(move |chunk| {
-            let chunk = chunk?;
-            if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64
-                > body_limit
-            {
-                flag.store(true, Ordering::Relaxed);
-                return Err(std::io::Error::other("request body too large"));
-            }
-            Ok(chunk)
-        });
+    let stream = body.into_data_stream().map_err(std::io::Error::other).map(move |chunk| {
+        let chunk = chunk?;
+        if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > body_limit {
+            flag.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("request body too large"));
+        }
+        Ok(chunk)
+    });
     let options = MultipartOptions::default().max_file_size(max_file as usize);
-    let request = match async_graphql::http::receive_batch_body(
-        content_type,
-        stream.into_async_read(),
-        options,
-    )
-    .await
-    {
+    let request = match async_graphql::http::receive_batch_body(content_type, stream.into_async_read(), options).await {
         Ok(request) => request,
         Err(ParseRequestError::PayloadTooLarge) => return too_large(multipart, max_file),
         Err(_) if exceeded.load(Ordering::Relaxed) => return too_large(multipart, max_file),
         Err(e) => return bad_request(&describe(&e)),
     };
 
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let session = match Session::resolve(authorization, &state.app.tokens, &state.app.db).await {
         Ok(session) => session,
         Err(e) => {
-            return error_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.code(),
-                &e.public_message(),
-                None,
-            );
+            return error_body(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);
         }
     };
     let mut response = state.schema.execute_batch(request.data(session)).await;
@@ -125,11 +95,7 @@ fn add_missing_codes(response: &mut BatchResponse) {
         } else if error.path.is_empty() {
             ext.set(
                 "code",
-                if error.message.contains(" --> ") {
-                    "GRAPHQL_PARSE_FAILED"
-                } else {
-                    "GRAPHQL_VALIDATION_FAILED"
-                },
+                if error.message.contains(" --> ") { "GRAPHQL_PARSE_FAILED" } else { "GRAPHQL_VALIDATION_FAILED" },
             );
         } else {
             ext.set("code", "INTERNAL");
@@ -159,20 +125,10 @@ fn describe(e: &ParseRequestError) -> String {
 
 fn too_large(multipart: bool, max_file: u64) -> Response {
     if multipart {
-        let e = AppError::FileTooLarge {
-            limit_bytes: max_file,
-        };
-        error_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            e.code(),
-            &e.to_string(),
-            e.field(),
-        )
+        let e = AppError::FileTooLarge { limit_bytes: max_file };
+        error_body(StatusCode::PAYLOAD_TOO_LARGE, e.code(), &e.to_string(), e.field())
     } else {
-        let message = format!(
-            "the request body is larger than {}",
-            crate::error::human_bytes(MAX_JSON_BODY)
-        );
+        let message = format!("the request body is larger than {}", crate::error::human_bytes(MAX_JSON_BODY));
         error_body(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", &message, None)
     }
 }
@@ -187,11 +143,7 @@ fn error_body(status: StatusCode, code: &str, message: &str, field: Option<&str>
         extensions["field"] = json!(field);
     }
     // A request that was not read to the end leaves the connection in an unknown state.
-    let close = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "close"
-    } else {
-        "keep-alive"
-    };
+    let close = if status == StatusCode::PAYLOAD_TOO_LARGE { "close" } else { "keep-alive" };
     (
         status,
         [(header::CONNECTION, close)],

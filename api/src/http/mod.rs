@@ -27,11 +27,7 @@ pub struct HttpState {
 pub fn router(app: AppState) -> Router {
     let schema = crate::graphql::build(app.clone());
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-        let id = req
-            .headers()
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         // The path only: query strings carry download signatures.
         tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
     });

@@ -24,11 +24,7 @@ pub struct NewEmailJob {
     pub payload: serde_json::Value,
 }
 
-pub async fn enqueue(
-    conn: &impl ConnectionTrait,
-    jobs: Vec<NewEmailJob>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: DateTime<Utc>) -> Result<(), DbErr> {
     if jobs.is_empty() {
         return Ok(());
     }
@@ -47,10 +43,7 @@ pub async fn enqueue(
         created_at: Set(now),
         updated_at: Set(now),
     });
-    email_job::Entity::insert_many(rows)
-        .exec(conn)
-        .await
-        .map(drop)
+    email_job::Entity::insert_many(rows).exec(conn).await.map(drop)
 }
 
 /// Takes up to `limit` jobs due at `now` and leases them until `now + lease`, in one statement,
@@ -69,11 +62,7 @@ pub async fn claim_due(
         .from(email_job::Entity)
         .and_where(Expr::col(C::State).eq(JobState::Queued))
         .and_where(Expr::col(C::RunAt).lte(now))
-        .and_where(
-            Expr::col(C::LockedUntil)
-                .is_null()
-                .or(Expr::col(C::LockedUntil).lte(now)),
-        )
+        .and_where(Expr::col(C::LockedUntil).is_null().or(Expr::col(C::LockedUntil).lte(now)))
         .order_by(C::RunAt, Order::Asc)
         .limit(limit);
     if conn.get_database_backend() == DatabaseBackend::Postgres {
@@ -88,11 +77,7 @@ pub async fn claim_due(
         .await
 }
 
-pub async fn mark_sent(
-    conn: &impl ConnectionTrait,
-    job: &email_job::Model,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<(), DbErr> {
     use email_job::Column as C;
     email_job::Entity::update_many()
         .col_expr(C::State, Expr::value(JobState::Sent))
@@ -120,10 +105,7 @@ pub async fn mark_failed(
     let (state, run_at) = if permanent || exhausted {
         (JobState::Dead, job.run_at)
     } else {
-        (
-            JobState::Queued,
-            now + backoff(settings.backoff_base, job.attempts as u32),
-        )
+        (JobState::Queued, now + backoff(settings.backoff_base, job.attempts as u32))
     };
     email_job::Entity::update_many()
         .col_expr(C::State, Expr::value(state))

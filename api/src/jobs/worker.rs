@@ -35,18 +35,8 @@ pub struct DrainReport {
 }
 
 impl Worker {
-    pub fn new(
-        db: DatabaseConnection,
-        mailer: Mailer,
-        settings: JobSettings,
-        wake: Arc<Notify>,
-    ) -> Self {
-        Self {
-            db,
-            mailer,
-            settings,
-            wake,
-        }
+    pub fn new(db: DatabaseConnection, mailer: Mailer, settings: JobSettings, wake: Arc<Notify>) -> Self {
+        Self { db, mailer, settings, wake }
     }
 
     /// Runs until `shutdown`: drains what is due, then sleeps until woken by a new job in this
@@ -71,9 +61,7 @@ impl Worker {
     pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
         let mut report = DrainReport::default();
         loop {
-            let jobs =
-                queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size)
-                    .await?;
+            let jobs = queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size).await?;
             if jobs.is_empty() {
                 return Ok(report);
             }
@@ -87,17 +75,11 @@ impl Worker {
         }
     }
 
-    async fn process(
-        &self,
-        job: &email_job::Model,
-        claimed_at: DateTime<Utc>,
-    ) -> anyhow::Result<JobState> {
+    async fn process(&self, job: &email_job::Model, claimed_at: DateTime<Utc>) -> anyhow::Result<JobState> {
         let to = mask_email(&job.recipient);
         let result = match self.render(job) {
             Ok(message) => self.mailer.send(message).await,
-            Err(e) => Err(SendError::Permanent(format!(
-                "cannot render the message: {e:#}"
-            ))),
+            Err(e) => Err(SendError::Permanent(format!("cannot render the message: {e:#}"))),
         };
         // Settle at the later of the claim time and the clock, so that a drain driven with a
         // future time schedules retries after it.
@@ -110,15 +92,7 @@ impl Worker {
             }
             Err(e) => {
                 let permanent = matches!(e, SendError::Permanent(_));
-                let state = queue::mark_failed(
-                    &self.db,
-                    job,
-                    &e.to_string(),
-                    permanent,
-                    now,
-                    &self.settings,
-                )
-                .await?;
+                let state = queue::mark_failed(&self.db, job, &e.to_string(), permanent, now, &self.settings).await?;
                 match state {
                     JobState::Dead => {
                         tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %e, "email dead: giving up")
@@ -134,17 +108,10 @@ impl Worker {
 
     fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
         let lead: LeadMail = serde_json::from_value(job.payload.clone())?;
-        let sender = Sender {
-            from: &self.mailer.from,
-            firm_name: &self.mailer.firm_name,
-        };
+        let sender = Sender { from: &self.mailer.from, firm_name: &self.mailer.firm_name };
         match job.kind {
-            EmailKind::LeadAcknowledgement => {
-                messages::acknowledgement(job.id, &job.recipient, &lead, &sender)
-            }
-            EmailKind::LeadNotification => {
-                messages::notification(job.id, &job.recipient, &lead, &sender)
-            }
+            EmailKind::LeadAcknowledgement => messages::acknowledgement(job.id, &job.recipient, &lead, &sender),
+            EmailKind::LeadNotification => messages::notification(job.id, &job.recipient, &lead, &sender),
         }
     }
 }

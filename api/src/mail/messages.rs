@@ -27,12 +27,7 @@ pub struct Sender<'a> {
 }
 
 /// To the prospect: we have it, and what happens next.
-pub fn acknowledgement(
-    job_id: Uuid,
-    to: &str,
-    lead: &LeadMail,
-    sender: &Sender,
-) -> anyhow::Result<Message> {
+pub fn acknowledgement(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
     let firm = sender.firm_name;
     let text = format!(
         "Dear {first} {last},\n\n\
@@ -60,24 +55,11 @@ pub fn acknowledgement(
         email = escape(&lead.email),
         id = lead.lead_id,
     );
-    build(
-        job_id,
-        sender,
-        to,
-        None,
-        &format!("We received your details — {firm}"),
-        text,
-        html,
-    )
+    build(job_id, sender, to, None, &format!("We received your details — {firm}"), text, html)
 }
 
 /// To an attorney: who the lead is and where to open it.
-pub fn notification(
-    job_id: Uuid,
-    to: &str,
-    lead: &LeadMail,
-    sender: &Sender,
-) -> anyhow::Result<Message> {
+pub fn notification(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
     let name = format!("{} {}", lead.first_name, lead.last_name);
     let submitted = lead.submitted_at.format("%Y-%m-%d %H:%M UTC");
     let text = format!(
@@ -105,15 +87,7 @@ pub fn notification(
         url = escape(&lead.lead_url),
     );
     let reply_to = Mailbox::new(Some(name.clone()), lead.email.parse()?);
-    build(
-        job_id,
-        sender,
-        to,
-        Some(reply_to),
-        &format!("New lead: {name}"),
-        text,
-        html,
-    )
+    build(job_id, sender, to, Some(reply_to), &format!("New lead: {name}"), text, html)
 }
 
 fn build(

@@ -43,8 +43,7 @@ impl Mailer {
     pub fn new(settings: &MailSettings, firm_name: &str) -> anyhow::Result<Self> {
         let transport = match &settings.transport {
             MailTransport::Files(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating mail folder {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| format!("creating mail folder {}", dir.display()))?;
                 Transport::Files(AsyncFileTransport::new(dir))
             }
             MailTransport::Smtp(smtp) => {
@@ -53,22 +52,17 @@ impl Mailer {
                     SmtpTls::Implicit => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
                     SmtpTls::None => Tls::None,
                 };
-                let mut builder =
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                        .port(smtp.port)
-                        .tls(tls)
-                        .timeout(Some(Duration::from_secs(30)));
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    .port(smtp.port)
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(30)));
                 if let Some((user, pass)) = &smtp.credentials {
                     builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
                 }
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self {
-            transport,
-            from: settings.from.clone(),
-            firm_name: firm_name.to_owned(),
-        })
+        Ok(Self { transport, from: settings.from.clone(), firm_name: firm_name.to_owned() })
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
@@ -76,20 +70,16 @@ impl Mailer {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
                 // 53x answers (authentication required or refused) are permanent to SMTP but
                 // are our own misconfiguration: retried, so fixing the settings delivers them.
-                let auth_problem = e
-                    .status()
-                    .is_some_and(|code| code.to_string().starts_with("53"));
+                let auth_problem = e.status().is_some_and(|code| code.to_string().starts_with("53"));
                 if e.is_permanent() && !auth_problem {
                     SendError::Permanent(error_chain(&e))
                 } else {
                     SendError::Transient(error_chain(&e))
                 }
             }),
-            Transport::Files(files) => files
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| SendError::Transient(error_chain(&e))),
+            Transport::Files(files) => {
+                files.send(message).await.map(drop).map_err(|e| SendError::Transient(error_chain(&e)))
+            }
         }
     }
 }
