@@ -33,6 +33,13 @@ pub struct Config {
     pub firm_name: String,
     pub token_ttl: Duration,
     pub download_link_ttl: Duration,
+    pub limits: crate::limits::LimitSettings,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call the API cross-origin; empty: same origin only.
+    pub cors_origins: Vec<String>,
+    pub introspection: bool,
+    pub request_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -278,6 +285,72 @@ impl Config {
             errors.push("INTAKE_MAIL_MAX_ATTEMPTS: must be at least 1".into());
         }
 
+        let rate = |name: &str, default: &str, burst_name: Option<(&str, u32)>, errors: &mut Vec<String>| {
+            let burst = match burst_name {
+                Some((burst_var, default_burst)) => parse_or(&get, burst_var, default_burst, errors, "a whole number"),
+                None => 0,
+            };
+            let raw = get(name).unwrap_or_else(|| default.to_owned());
+            let count_as_burst = raw.split('/').next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
+            crate::limits::Rate::parse(&raw, if burst_name.is_some() { burst } else { count_as_burst }).unwrap_or_else(
+                |e| {
+                    errors.push(format!("{name}: {e}"));
+                    crate::limits::Rate::parse(default, 1).expect("valid default")
+                },
+            )
+        };
+        let limits = crate::limits::LimitSettings {
+            submit: rate("INTAKE_SUBMIT_RATE_LIMIT", "5/min", Some(("INTAKE_SUBMIT_BURST", 10)), &mut errors),
+            login: rate("INTAKE_LOGIN_RATE_LIMIT", "10/min", Some(("INTAKE_LOGIN_BURST", 20)), &mut errors),
+            login_failures: rate("INTAKE_LOGIN_FAILURE_LIMIT", "5/h", None, &mut errors),
+        };
+        let trusted_proxies = get("INTAKE_TRUSTED_PROXIES")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .filter_map(|entry| {
+                        entry
+                            .parse::<ipnet::IpNet>()
+                            .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| {
+                                errors.push(format!(
+                                    "INTAKE_TRUSTED_PROXIES: '{entry}' is not an IP address or CIDR range"
+                                ))
+                            })
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cors_origins = get("INTAKE_CORS_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .filter(|o| match Url::parse(o) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" => true,
+                        _ => {
+                            errors.push(format!(
+                                "INTAKE_CORS_ORIGINS: '{o}' is not an origin such as https://www.firm.example"
+                            ));
+                            false
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let introspection = match get("INTAKE_INTROSPECTION").as_deref() {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                errors.push(format!("INTAKE_INTROSPECTION: '{other}' is not on or off"));
+                true
+            }
+        };
+        let request_timeout =
+            Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
+
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -298,6 +371,11 @@ impl Config {
             firm_name,
             token_ttl: Duration::from_secs(30 * 60),
             download_link_ttl: Duration::from_secs(15 * 60),
+            limits,
+            trusted_proxies,
+            cors_origins,
+            introspection,
+            request_timeout,
         })
     }
 

@@ -19,6 +19,8 @@ pub enum AppError {
     FileTooLarge { limit_bytes: u64 },
     #[error("the résumé must be a PDF, DOC, DOCX, ODT, RTF or plain-text file; this one's content is {detected}")]
     UnsupportedFileType { detected: String },
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
     /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -38,6 +40,7 @@ impl AppError {
             Self::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
             Self::UnsupportedFileType { .. } => "UNSUPPORTED_FILE_TYPE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -55,7 +58,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
+                tracing::error!(error = %crate::mail::mask_emails_in(&format!("{cause:?}")), "internal error");
                 "Internal server error; it has been logged".into()
             }
             other => other.to_string(),
@@ -76,6 +79,9 @@ impl From<AppError> for async_graphql::Error {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let AppError::RateLimited { retry_after_secs, .. } = &e {
+                ext.set("retryAfter", *retry_after_secs);
             }
         })
     }

@@ -34,8 +34,9 @@ pub struct SubmitLead {
     pub email: String,
     /// The honeypot: a field people never see, so only bots fill it in.
     pub website: Option<String>,
-    /// Idempotency key chosen by the client; a retry with the same one gets the first receipt.
-    pub client_submission_id: Option<Uuid>,
+    /// Idempotency key (a UUID) chosen by the client; a retry with the same one gets the first
+    /// receipt.
+    pub client_submission_id: Option<String>,
 }
 
 /// What the prospect is told: the lead's id, status and time, nothing else.
@@ -60,6 +61,22 @@ pub struct ResumeUpload {
 /// Validates the lead and its file, stores the file, then writes the lead and its email jobs in
 /// one transaction. Either all of it happens or none of it: a failed write removes the file.
 pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -> Result<Receipt, AppError> {
+    if input.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+        // Looks accepted, so the bot learns nothing; nothing is stored or sent.
+        tracing::info!("honeypot field filled in: submission discarded");
+        return Ok(Receipt { id: Uuid::now_v7(), status: LeadStatus::Pending, submitted_at: clock::now() });
+    }
+    let client_submission_id = input
+        .client_submission_id
+        .as_deref()
+        .map(|raw| raw.trim().parse::<Uuid>())
+        .transpose()
+        .map_err(|_| AppError::bad_input("clientSubmissionId", "must be a UUID, e.g. from crypto.randomUUID()"))?;
+    if let Some(key) = client_submission_id
+        && let Some(first) = find_by_submission_id(&state.db, key).await?
+    {
+        return Ok(Receipt::from(&first));
+    }
     let first_name = validate::person_name(&input.first_name).map_err(|m| AppError::bad_input("firstName", m))?;
     let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
@@ -89,7 +106,7 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
         updated_at: now,
         reached_out_at: None,
         reached_out_by: None,
-        client_submission_id: input.client_submission_id,
+        client_submission_id,
     };
     let saved = insert_with_jobs(state, &row).await;
     if saved.is_err()
@@ -105,7 +122,7 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
         }
         // A concurrent retry with the same key won the race: answer as it did.
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let key = input.client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
+            let key = client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
             let first = find_by_submission_id(&state.db, key).await?.ok_or(AppError::NotFound("lead"))?;
             Ok(Receipt::from(&first))
         }

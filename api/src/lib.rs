@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod health_probe;
 pub mod http;
 pub mod jobs;
 pub mod leads;
+pub mod limits;
 pub mod mail;
 pub mod resume;
 pub mod secrets;

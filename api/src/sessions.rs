@@ -1,6 +1,8 @@
 //! Signing in and staying signed in: what `login`, `refreshToken`, `logout` and
 //! `changePassword` hand out.
 
+use std::net::IpAddr;
+
 use entity::user;
 use sea_orm::DatabaseConnection;
 
@@ -8,6 +10,7 @@ use crate::{
     auth::{TokenKeys, refresh},
     clock,
     error::AppError,
+    limits::Limits,
     users,
 };
 
@@ -25,14 +28,26 @@ pub async fn start(db: &DatabaseConnection, keys: &TokenKeys, user: user::Model)
     signed_in(keys, user, refresh_token)
 }
 
+/// Checks the credentials, within the abuse limits: per client address, and per account after
+/// repeated failures.
 pub async fn login(
     db: &DatabaseConnection,
     keys: &TokenKeys,
+    limits: &Limits,
+    client: IpAddr,
     email: &str,
     password: &str,
 ) -> Result<SignedIn, AppError> {
-    let user = users::authenticate(db, email, password).await?;
-    start(db, keys, user).await
+    let account = email.trim().to_lowercase();
+    limits.login_attempt(client, &account)?;
+    match users::authenticate(db, &account, password).await {
+        Ok(user) => start(db, keys, user).await,
+        Err(e @ AppError::Unauthenticated(_)) => {
+            limits.login_failed(&account);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Exchanges a refresh token for a new pair. The account must still be active.

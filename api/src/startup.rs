@@ -35,7 +35,10 @@ impl Application {
                     admin.email
                 ),
                 None => {
-                    tracing::info!(email = %admin.email, "created the first admin account from INTAKE_ADMIN_EMAIL/INTAKE_ADMIN_PASSWORD")
+                    tracing::info!(
+                        email = %crate::mail::mask_email(&admin.email),
+                        "created the first admin account from INTAKE_ADMIN_EMAIL/INTAKE_ADMIN_PASSWORD"
+                    )
                 }
             }
         }
@@ -62,6 +65,14 @@ impl Application {
         );
         let stop = CancellationToken::new();
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        let limits = self.state.limits.clone();
+        let pruner = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.prune();
+            }
+        });
         let app = http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let on_stop = stop.clone();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
@@ -71,6 +82,7 @@ impl Application {
         });
         let served = server.await.context("HTTP server");
         stop.cancel();
+        pruner.abort();
         if let Some(worker) = worker {
             let _ = worker.await;
         }

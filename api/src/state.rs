@@ -5,7 +5,10 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use crate::{auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, mail::Mailer, storage::Storage};
+use crate::{
+    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, limits::Limits, mail::Mailer,
+    storage::Storage,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +20,7 @@ pub struct AppState {
     pub links: Arc<FileLinks>,
     /// Wakes this process's mail worker when a job is enqueued.
     pub jobs_enqueued: Arc<Notify>,
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
@@ -24,6 +28,7 @@ impl AppState {
         let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
+        let config_limits = config.limits;
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
         Ok(Self {
             db,
@@ -33,6 +38,7 @@ impl AppState {
             tokens,
             links,
             jobs_enqueued: Arc::new(Notify::new()),
+            limits: Arc::new(Limits::new(config_limits)),
         })
     }
 

@@ -107,6 +107,11 @@ impl TestApp {
             ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
             ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
             ("INTAKE_DB_MAX_CONNECTIONS", "5".into()),
+            // Generous limits, so that only the tests about limits meet them.
+            ("INTAKE_SUBMIT_RATE_LIMIT", "1000/s".into()),
+            ("INTAKE_SUBMIT_BURST", "1000".into()),
+            ("INTAKE_LOGIN_RATE_LIMIT", "1000/s".into()),
+            ("INTAKE_LOGIN_BURST", "1000".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -175,7 +180,7 @@ impl TestApp {
     /// Sends `submitLead` as the GraphQL multipart request spec lays it out.
     pub async fn submit_lead(&self, input: Value, file_name: &str, bytes: Vec<u8>) -> Value {
         let (status, body) = self.submit_lead_raw(input, file_name, bytes).await;
-        assert!(status.is_success(), "HTTP {status}: {body}");
+        assert!(status.is_success() && body["errors"].is_null(), "HTTP {status}: {body}");
         body
     }
 

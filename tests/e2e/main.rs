@@ -5,10 +5,12 @@ mod helpers;
 mod s3;
 mod smtp;
 
+mod abuse;
 mod access;
 mod cli;
 mod errors;
 mod files;
+mod hostile;
 mod lead_flow;
 mod mail;
 mod schema;

@@ -7,14 +7,36 @@ mod types;
 use async_graphql::{Context, EmptySubscription, Schema};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub mod request_shape;
 use uuid::Uuid;
 
 use crate::{auth::Session, error::AppError, state::AppState};
 
 pub type IntakeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
+/// Deep enough for GraphiQL's and graphql-js's introspection queries, far short of a bomb.
+pub const MAX_DEPTH: usize = 15;
+/// Every field counts 1; a page of leads with everything on it is well under this.
+pub const MAX_COMPLEXITY: usize = 1000;
+
 pub fn build(state: AppState) -> IntakeSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).data(state).finish()
+    let introspection = state.config.introspection;
+    let mut schema = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(state)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if !introspection {
+        schema = schema.disable_introspection();
+    }
+    schema.finish()
+}
+
+/// The caller's address, as the abuse limits see it.
+#[derive(Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+fn client_ip(ctx: &Context<'_>) -> std::net::IpAddr {
+    ctx.data_opt::<ClientIp>().map(|c| c.0).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, Result, Upload};
 
 use super::{
-    parse_id, session, state,
+    client_ip, parse_id, session, state,
     types::{AuthPayload, CreateUserInput, Lead, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
 };
 use crate::{
@@ -20,6 +20,7 @@ impl MutationRoot {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.
     async fn submit_lead(&self, ctx: &Context<'_>, input: SubmitLeadInput, resume: Upload) -> Result<LeadReceipt> {
+        state(ctx).limits.submit(client_ip(ctx))?;
         let upload = resume
             .value(ctx)
             .map_err(|_| AppError::bad_input("resume", "is missing: attach the file as a multipart upload"))?;
@@ -43,7 +44,7 @@ impl MutationRoot {
     /// (7 days).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
         let state = state(ctx);
-        Ok(sessions::login(&state.db, &state.tokens, &email, &password).await?.into())
+        Ok(sessions::login(&state.db, &state.tokens, &state.limits, client_ip(ctx), &email, &password).await?.into())
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token; the one sent

@@ -232,7 +232,7 @@ pub struct SubmitLeadInput {
     pub website: Option<String>,
     /// A UUID the client makes once per submission and sends again on every retry of it: a
     /// retry then returns the first receipt and creates nothing new.
-    pub client_submission_id: Option<uuid::Uuid>,
+    pub client_submission_id: Option<String>,
 }
 
 #[derive(InputObject)]

@@ -1,37 +1,62 @@
 //! `POST /graphql` (JSON and multipart uploads) and `GET /graphql` (GraphiQL).
 //!
 //! The request is parsed here rather than by async-graphql-axum's extractor, which ignores
-//! `MultipartOptions`: the size limit must stop an oversized upload while it streams in.
+//! multipart limits: an oversized upload must be stopped while it streams in, and a request
+//! with more files than allowed refused (see `multipart.rs`).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicU64, Ordering},
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
 };
 
-use async_graphql::{BatchResponse, ParseRequestError, Value, http::MultipartOptions};
+use async_graphql::{BatchResponse, Value};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Body,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
-use super::HttpState;
-use crate::{auth::Session, error::AppError};
+use super::{
+    HttpState,
+    multipart::{self, MultipartError, MultipartLimits},
+};
+use crate::{
+    auth::Session,
+    client_ip,
+    error::AppError,
+    graphql::{
+        ClientIp,
+        request_shape::{self, ShapeError},
+    },
+};
 
 /// Room for the `operations` and `map` parts and multipart framing around the file.
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 const MAX_JSON_BODY: u64 = 1024 * 1024;
 
-pub async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("graphiql.html"))
+/// GraphiQL loads its scripts from unpkg; everything else stays on this origin.
+const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; \
+    style-src 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; font-src https://unpkg.com data:; \
+    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+pub async fn graphiql() -> impl IntoResponse {
+    ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(include_str!("graphiql.html")))
 }
 
-pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn execute(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let multipart =
         content_type.as_deref().is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("multipart/"));
@@ -55,13 +80,37 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: B
         }
         Ok(chunk)
     });
-    let options = MultipartOptions::default().max_file_size(max_file as usize);
-    let request = match async_graphql::http::receive_batch_body(content_type, stream.into_async_read(), options).await {
-        Ok(request) => request,
-        Err(ParseRequestError::PayloadTooLarge) => return too_large(multipart, max_file),
-        Err(_) if exceeded.load(Ordering::Relaxed) => return too_large(multipart, max_file),
-        Err(e) => return bad_request(&describe(&e)),
+    let boundary = content_type.as_deref().filter(|_| multipart).map(multer::parse_boundary);
+    let request = match boundary {
+        Some(Ok(boundary)) => {
+            let limits = MultipartLimits { max_file_bytes: max_file, max_files: 1 };
+            match multipart::receive(stream, &boundary, &limits).await {
+                Ok(request) => request,
+                Err(MultipartError::FileTooLarge) => return too_large(multipart, max_file),
+                Err(_) if exceeded.load(Ordering::Relaxed) => return too_large(multipart, max_file),
+                Err(MultipartError::Malformed(message)) => return bad_request(&message),
+            }
+        }
+        Some(Err(_)) => return bad_request("the multipart Content-Type has no valid boundary"),
+        None => {
+            match async_graphql::http::receive_batch_body(content_type, stream.into_async_read(), Default::default())
+                .await
+            {
+                Ok(request) => request,
+                Err(_) if exceeded.load(Ordering::Relaxed) => return too_large(multipart, max_file),
+                Err(e) => return bad_request(&format!("the body is not a GraphQL request: {e}")),
+            }
+        }
     };
+
+    match request_shape::check(&request) {
+        Ok(()) => {}
+        Err(ShapeError::Request(message)) => return bad_request(&message),
+        Err(ShapeError::Operation(message)) => {
+            return error_body(StatusCode::BAD_REQUEST, "GRAPHQL_VALIDATION_FAILED", &message, None);
+        }
+    }
+    let client = client_ip::resolve(peer.ip(), &headers, &state.app.config.trusted_proxies);
 
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let session = match Session::resolve(authorization, &state.app.tokens, &state.app.db).await {
@@ -70,9 +119,31 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: B
             return error_body(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);
         }
     };
-    let mut response = state.schema.execute_batch(request.data(session)).await;
+    let mut response = state.schema.execute_batch(request.data(session).data(ClientIp(client))).await;
     add_missing_codes(&mut response);
-    GraphQLResponse::from(response).into_response()
+    let retry_after = retry_after(&response);
+    let mut http = GraphQLResponse::from(response).into_response();
+    if let Some(seconds) = retry_after {
+        http.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+    }
+    http
+}
+
+/// The longest wait any RATE_LIMITED error in the response asks for.
+fn retry_after(response: &BatchResponse) -> Option<u64> {
+    let responses = match response {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    responses
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfter"))
+        .filter_map(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 /// Errors raised before resolvers run (syntax, validation, variable coercion) carry no code of
@@ -100,26 +171,6 @@ fn add_missing_codes(response: &mut BatchResponse) {
         } else {
             ext.set("code", "INTERNAL");
         }
-    }
-}
-
-fn describe(e: &ParseRequestError) -> String {
-    const SPEC: &str = "see https://github.com/jaydenseric/graphql-multipart-request-spec";
-    match e {
-        ParseRequestError::MissingOperatorsPart => {
-            format!("the multipart request has no 'operations' part; {SPEC}")
-        }
-        ParseRequestError::MissingMapPart => {
-            format!("the multipart request has no 'map' part; {SPEC}")
-        }
-        ParseRequestError::InvalidFilesMap(_) => {
-            format!("the 'map' part is not a JSON object of file names to paths; {SPEC}")
-        }
-        ParseRequestError::MissingFiles => {
-            format!("the 'map' part names a file that was not sent; {SPEC}")
-        }
-        ParseRequestError::InvalidMultipart(e) => format!("malformed multipart body: {e}"),
-        other => format!("the body is not a GraphQL request: {other}"),
     }
 }
 

@@ -3,14 +3,19 @@
 mod files;
 mod graphql;
 mod health;
+mod multipart;
 
 use axum::{
     Router,
-    http::{HeaderName, Request},
+    http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
     routing::get,
 };
 use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -26,18 +31,69 @@ pub struct HttpState {
 
 pub fn router(app: AppState) -> Router {
     let schema = crate::graphql::build(app.clone());
+    let config = app.config.clone();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         // The path only: query strings carry download signatures.
         tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
     });
-    Router::new()
+    let router = Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/files/{*key}", get(files::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(HttpState { app, schema })
+        // The GraphQL handler enforces tighter limits of its own; this bounds every other route.
+        .layer(RequestBodyLimitLayer::new((config.max_upload_bytes + 2 * 1024 * 1024) as usize))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout));
+    let router = security_headers(router, config.public_url.starts_with("https://"));
+    let router = match cors(&config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn security_headers(router: Router, https: bool) -> Router {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let router = router
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+        .layer(set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+        .layer(set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"));
+    if https {
+        router.layer(set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
+    } else {
+        router
+    }
+}
+
+/// Cross-origin calls only from the configured origins (e.g. the firm's website); with none
+/// configured, browsers allow same-origin calls only.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("apollo-require-preflight"),
+                HeaderName::from_static("x-apollo-operation-name"),
+                REQUEST_ID,
+            ])
+            .expose_headers([header::RETRY_AFTER, REQUEST_ID])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }

@@ -13,7 +13,7 @@ use crate::{
     clock,
     config::JobSettings,
     mail::{
-        Mailer, SendError, mask_email,
+        Mailer, SendError, mask_email, mask_emails_in,
         messages::{self, LeadMail, Sender},
     },
 };
@@ -92,13 +92,16 @@ impl Worker {
             }
             Err(e) => {
                 let permanent = matches!(e, SendError::Permanent(_));
+                // Servers quote the recipient in their answers: keep the full text in the job
+                // row, but not in the log.
+                let logged = mask_emails_in(&e.to_string());
                 let state = queue::mark_failed(&self.db, job, &e.to_string(), permanent, now, &self.settings).await?;
                 match state {
                     JobState::Dead => {
-                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %e, "email dead: giving up")
+                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up")
                     }
                     _ => {
-                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %e, "email failed; will retry")
+                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry")
                     }
                 }
                 Ok(state)

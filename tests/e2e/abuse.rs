@@ -1,0 +1,145 @@
+//! Abuse limits, the honeypot and idempotent retries of the public form.
+
+use std::time::Duration;
+
+use entity::{email_job, lead};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PDF, SUBMIT_LEAD, TestApp, error_code, error_field, lead_input},
+    on_both_backends,
+};
+
+on_both_backends!(
+    submissions_are_rate_limited_per_client_and_recover,
+    forwarded_addresses_count_only_behind_trusted_proxies,
+    sign_ins_are_limited_per_address_and_per_account,
+    the_honeypot_stores_and_sends_nothing,
+    a_retried_submission_creates_nothing_new,
+);
+
+async fn leads(app: &TestApp) -> u64 {
+    lead::Entity::find().count(&app.state.db).await.unwrap()
+}
+
+/// `submitLead` as the multipart spec sends it, with extra headers.
+async fn submit_as(app: &TestApp, input: Value, forwarded_for: Option<&str>) -> (reqwest::header::HeaderMap, Value) {
+    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": input, "resume": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0":["variables.resume"]}"#)
+        .part("0", reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"));
+    let mut request = app.client.post(format!("{}/graphql", app.address)).multipart(form);
+    if let Some(xff) = forwarded_for {
+        request = request.header("x-forwarded-for", xff);
+    }
+    let response = request.send().await.unwrap();
+    (response.headers().clone(), response.json().await.unwrap())
+}
+
+async fn submissions_are_rate_limited_per_client_and_recover(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("INTAKE_SUBMIT_RATE_LIMIT", "1/s"), ("INTAKE_SUBMIT_BURST", "2")]).await;
+    for _ in 0..2 {
+        let (_, body) = submit_as(&app, lead_input("Ada", "Lovelace", "ada@example.com"), None).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let (headers, limited) = submit_as(&app, lead_input("Ada", "Lovelace", "ada@example.com"), None).await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    let retry_after = limited["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+    assert!((1..=2).contains(&retry_after), "{limited}");
+    assert_eq!(headers["retry-after"], retry_after.to_string().as_str());
+    assert_eq!(leads(&app).await, 2, "the refused submission stored nothing");
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let (_, again) = submit_as(&app, lead_input("Ada", "Lovelace", "ada@example.com"), None).await;
+    assert!(again["errors"].is_null(), "the allowance refills: {again}");
+    assert_eq!(leads(&app).await, 3);
+}
+
+async fn forwarded_addresses_count_only_behind_trusted_proxies(backend: Backend) {
+    let limits = [("INTAKE_SUBMIT_RATE_LIMIT", "1/h"), ("INTAKE_SUBMIT_BURST", "1")];
+    // Not behind a trusted proxy: X-Forwarded-For is the client's own claim and is ignored.
+    let app = TestApp::spawn_with(backend.clone(), &limits).await;
+    let input = || lead_input("Ada", "Lovelace", "ada@example.com");
+    assert!(submit_as(&app, input(), Some("198.51.100.1")).await.1["errors"].is_null());
+    assert_eq!(error_code(&submit_as(&app, input(), Some("198.51.100.2")).await.1), "RATE_LIMITED");
+
+    // Behind one: each forwarded client has its own allowance.
+    let mut vars = limits.to_vec();
+    vars.push(("INTAKE_TRUSTED_PROXIES", "127.0.0.1/32, ::1"));
+    let app = TestApp::spawn_with(backend, &vars).await;
+    assert!(submit_as(&app, input(), Some("198.51.100.1")).await.1["errors"].is_null());
+    assert!(submit_as(&app, input(), Some("198.51.100.2")).await.1["errors"].is_null());
+    assert_eq!(error_code(&submit_as(&app, input(), Some("198.51.100.2")).await.1), "RATE_LIMITED");
+    // A client cannot dodge the limit by prepending addresses: the proxy appends the real one.
+    assert_eq!(error_code(&submit_as(&app, input(), Some("203.0.113.50, 198.51.100.2")).await.1), "RATE_LIMITED");
+}
+
+async fn sign_ins_are_limited_per_address_and_per_account(backend: Backend) {
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_LOGIN_FAILURE_LIMIT", "3/h")]).await;
+    app.attorney("alex@firm.test").await;
+    for _ in 0..3 {
+        let body = app.graphql(login, json!({ "e": ADMIN_EMAIL, "p": "guess-guess-guess" }), None).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    }
+    // The account waits now, even with the right password...
+    let locked = app.graphql(login, json!({ "e": ADMIN_EMAIL.to_uppercase(), "p": ADMIN_PASSWORD }), None).await;
+    assert_eq!(error_code(&locked), "RATE_LIMITED", "{locked}");
+    assert!(locked["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap() > 60);
+    // ...while other accounts sign in as usual.
+    let other = app.graphql(login, json!({ "e": "alex@firm.test", "p": "attorney-password-1" }), None).await;
+    assert!(other["errors"].is_null(), "{other}");
+
+    let app = TestApp::spawn_with(backend, &[("INTAKE_LOGIN_RATE_LIMIT", "2/h"), ("INTAKE_LOGIN_BURST", "2")]).await;
+    for _ in 0..2 {
+        assert!(app.graphql(login, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD }), None).await["errors"].is_null());
+    }
+    let body = app.graphql(login, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD }), None).await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+}
+
+async fn the_honeypot_stores_and_sends_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut input = lead_input("Spam", "Bot", "bot@spam.example");
+    input["website"] = json!("https://cheap-pills.example");
+    let body = app.submit_lead(input, "cv.pdf", PDF.to_vec()).await;
+    let receipt = &body["data"]["submitLead"];
+    assert_eq!(receipt["status"], "PENDING", "looks accepted: {body}");
+    assert!(receipt["id"].as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+    assert_eq!(leads(&app).await, 0);
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 0);
+    assert_eq!(std::fs::read_dir(app.data_dir().join("uploads/resumes")).map(|d| d.count()).unwrap_or(0), 0);
+
+    let mut human = lead_input("Ada", "Lovelace", "ada@example.com");
+    human["website"] = json!("  ");
+    app.submit_lead(human, "cv.pdf", PDF.to_vec()).await;
+    assert_eq!(leads(&app).await, 1, "an empty honeypot is a person");
+}
+
+async fn a_retried_submission_creates_nothing_new(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut input = lead_input("Ada", "Lovelace", "ada@example.com");
+    input["clientSubmissionId"] = json!(key);
+    let first = app.submit_lead(input.clone(), "cv.pdf", PDF.to_vec()).await["data"]["submitLead"].clone();
+    let second = app.submit_lead(input.clone(), "cv.pdf", PDF.to_vec()).await["data"]["submitLead"].clone();
+    assert_eq!(first, second, "the same receipt");
+    // Retries racing each other still make one lead.
+    let (a, b, c) = tokio::join!(
+        app.submit_lead(input.clone(), "cv.pdf", PDF.to_vec()),
+        app.submit_lead(input.clone(), "cv.pdf", PDF.to_vec()),
+        app.submit_lead(input.clone(), "cv.pdf", PDF.to_vec()),
+    );
+    for body in [a, b, c] {
+        assert_eq!(body["data"]["submitLead"], first, "{body}");
+    }
+    assert_eq!(leads(&app).await, 1);
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 2, "no second emails");
+    assert_eq!(std::fs::read_dir(app.data_dir().join("uploads/resumes")).unwrap().count(), 1, "no stray files");
+
+    input["clientSubmissionId"] = json!("not-a-uuid");
+    let (_, bad) = app.submit_lead_raw(input, "cv.pdf", PDF.to_vec()).await;
+    assert_eq!((error_code(&bad), error_field(&bad)), ("BAD_USER_INPUT", "clientSubmissionId"), "{bad}");
+}
