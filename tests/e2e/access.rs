@@ -52,6 +52,18 @@ async fn protected_operations_refuse_anonymous_and_bad_tokens(backend: Backend) 
         Some(unsigned),
         Some(tampered),
         Some("not-a-jwt".to_owned()),
+        Some(token(
+            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "iat": now, "exp": now + 600, "iss": "someone-else" }),
+            JWT_SECRET,
+        )),
+        Some(
+            encode(
+                &Header::new(jsonwebtoken::Algorithm::HS512),
+                &claims(now, now + 600),
+                &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
     ];
     for query in PROTECTED {
         for bad in &bad_tokens {

@@ -197,3 +197,103 @@ fn user_add_refuses_a_weak_password() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
 }
+
+/// At the most verbose log level, nothing personal or secret reaches the log.
+#[tokio::test]
+async fn logs_keep_secrets_and_personal_data_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = dir.path().join("intake.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (admin_email, admin_password) = ("boss.secret@firm.test", "very-secret-admin-pass");
+    let mut server = KillOnDrop(
+        intake(&data, port)
+            .env("RUST_LOG", "trace")
+            .env("INTAKE_ADMIN_EMAIL", admin_email)
+            .env("INTAKE_ADMIN_PASSWORD", admin_password)
+            .arg("serve")
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gql = |query: &'static str, variables: Value| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let body: Value = client
+                .post(format!("{base}/graphql"))
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }";
+    let wrong_password = "wrong-secret-guess-123";
+    gql(login, json!({ "e": admin_email, "p": wrong_password })).await;
+    let signed_in = gql(login, json!({ "e": admin_email, "p": admin_password })).await;
+    let access = signed_in["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+    let refresh = signed_in["data"]["login"]["refreshToken"].as_str().unwrap().to_owned();
+    let rotated =
+        gql("mutation($t: String!) { refreshToken(token: $t) { refreshToken } }", json!({ "t": refresh })).await;
+    let refresh2 = rotated["data"]["refreshToken"]["refreshToken"].as_str().unwrap().to_owned();
+
+    let prospect = "prospect.secret@example.com";
+    let marker = "UNIQUE-RESUME-MARKER-9f3k";
+    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("Ada", "Lovelace", prospect), "resume": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0":["variables.resume"]}"#)
+        .part("0", reqwest::multipart::Part::bytes(format!("%PDF-1.7\n{marker}\n").into_bytes()).file_name("cv.pdf"));
+    let receipt: Value =
+        client.post(format!("{base}/graphql")).multipart(form).send().await.unwrap().json().await.unwrap();
+    let id = receipt["data"]["submitLead"]["id"].as_str().unwrap().to_owned();
+    let lead: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&access)
+        .json(&json!({ "query": "query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }", "variables": { "id": id } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = lead["data"]["lead"]["resume"]["downloadUrl"].as_str().unwrap().to_owned();
+    let signature = url.split("sig=").nth(1).unwrap().to_owned();
+    assert!(client.get(&url).send().await.unwrap().text().await.unwrap().contains(marker));
+    let mail_dir = data.join("mail");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the mails were not sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    let _ = server.0.wait();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("lead submitted") && log.contains("email sent"), "the log is there and says things:\n{log}");
+    for (what, secret) in [
+        ("the admin password", admin_password),
+        ("a wrong password", wrong_password),
+        ("an access token", access.as_str()),
+        ("a refresh token", refresh.as_str()),
+        ("a rotated refresh token", refresh2.as_str()),
+        ("a download signature", signature.as_str()),
+        ("the prospect's email", prospect),
+        ("the admin's email", admin_email),
+        ("résumé bytes", marker),
+    ] {
+        assert!(!log.contains(secret), "{what} appears in the log");
+    }
+}

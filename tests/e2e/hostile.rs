@@ -17,6 +17,7 @@ on_both_backends!(
     introspection_works_and_can_be_switched_off,
     cors_allows_only_configured_origins,
     responses_carry_security_headers,
+    a_stalled_request_times_out,
 );
 
 /// graphql-js's standard introspection query, as GraphiQL and code generators send it.
@@ -222,4 +223,25 @@ async fn responses_carry_security_headers(backend: Backend) {
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     }
+}
+
+/// A client that starts a request and stops sending (slowloris) is cut off.
+async fn a_stalled_request_times_out(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(backend, &[("INTAKE_REQUEST_TIMEOUT", "1")]).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"query\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
