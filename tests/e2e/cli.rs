@@ -66,6 +66,7 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
         .args(["user", "add", "--email", "Alex@Firm.test", "--name", "Alex Attorney", "--role", "attorney"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     add.stdin.take().unwrap().write_all(b"attorney-password-1\n").unwrap();

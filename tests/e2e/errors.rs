@@ -179,6 +179,17 @@ async fn malformed_multipart_is_refused(backend: Backend) {
             "map is not JSON",
             reqwest::multipart::Form::new().text("operations", operations.clone()).text("map", "{{{").part("0", file()),
         ),
+        (
+            "map path names no variable",
+            reqwest::multipart::Form::new()
+                .text("operations", operations.clone())
+                .text("map", r#"{"0":["variables.nowhere"]}"#)
+                .part("0", file()),
+        ),
+        (
+            "a file part not in map",
+            reqwest::multipart::Form::new().text("operations", operations.clone()).text("map", "{}").part("0", file()),
+        ),
     ];
     for (what, form) in cases {
         let response = app.client.post(&url).multipart(form).send().await.unwrap();
