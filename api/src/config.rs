@@ -68,6 +68,8 @@ pub struct S3Settings {
 pub struct MailSettings {
     pub transport: MailTransport,
     pub from: Mailbox,
+    /// Where the prospect's replies to the acknowledgement go; `None`: to `from`.
+    pub reply_to: Option<Mailbox>,
     /// Explicit attorney notification recipients; `None` means the active attorneys.
     pub notify: Option<Vec<String>>,
 }
@@ -107,9 +109,19 @@ pub struct AdminBootstrap {
 pub struct JobSettings {
     pub max_attempts: u32,
     pub backoff_base: Duration,
+    /// How often an idle worker looks for due jobs it was not woken for (retries coming due).
     pub poll_interval: Duration,
+    /// How long a claimed job is reserved for its worker; a crashed worker's jobs return after it.
     pub lease: Duration,
-    pub batch_size: u64,
+    /// Sends in flight at once per worker, and SMTP connections pooled for them.
+    pub concurrency: usize,
+}
+
+impl JobSettings {
+    /// Jobs claimed at once: enough to keep every send slot busy for a few rounds.
+    pub fn batch_size(&self) -> u64 {
+        (self.concurrency * 4) as u64
+    }
 }
 
 impl fmt::Debug for Config {
@@ -225,6 +237,11 @@ impl Config {
             ));
             "Intake <no-reply@localhost>".parse().unwrap()
         });
+        let reply_to = get("INTAKE_MAIL_REPLY_TO").and_then(|raw| {
+            raw.parse::<Mailbox>()
+                .map_err(|e| errors.push(format!("INTAKE_MAIL_REPLY_TO: '{raw}' is not a mailbox ({e})")))
+                .ok()
+        });
         let notify = get("INTAKE_NOTIFY_EMAILS").map(|raw| {
             raw.split(',')
                 .map(str::trim)
@@ -266,21 +283,23 @@ impl Config {
             errors.push(format!("INTAKE_ADMIN_PASSWORD: {why}"));
         }
 
-        let jobs = JobSettings {
-            max_attempts: parse_or(&get, "INTAKE_MAIL_MAX_ATTEMPTS", 10u32, &mut errors, "a whole number"),
-            backoff_base: Duration::from_secs(parse_or(
-                &get,
-                "INTAKE_MAIL_BACKOFF_BASE",
-                30u64,
-                &mut errors,
-                "a number of seconds",
-            )),
-            poll_interval: Duration::from_secs(5),
-            // Longer than a whole batch can take (10 sends × the 30 s SMTP timeout), so a slow
-            // batch is never claimed a second time by another worker.
-            lease: Duration::from_secs(600),
-            batch_size: 10,
+        let seconds = |name: &str, default: u64, errors: &mut Vec<String>| {
+            Duration::from_secs(parse_or(&get, name, default, errors, "a number of seconds"))
         };
+        let jobs = JobSettings {
+            // 15 attempts with 30 s doubling (capped at 6 h) spans more than 24 h even with jitter.
+            max_attempts: parse_or(&get, "INTAKE_MAIL_MAX_ATTEMPTS", 15u32, &mut errors, "a whole number"),
+            backoff_base: seconds("INTAKE_MAIL_BACKOFF_BASE", 30, &mut errors),
+            poll_interval: seconds("INTAKE_MAIL_POLL_INTERVAL", 30, &mut errors),
+            lease: seconds("INTAKE_MAIL_LEASE", 600, &mut errors),
+            concurrency: parse_or(&get, "INTAKE_MAIL_CONCURRENCY", 8usize, &mut errors, "a whole number"),
+        };
+        if jobs.concurrency == 0 || jobs.concurrency > 256 {
+            errors.push("INTAKE_MAIL_CONCURRENCY: must be between 1 and 256".into());
+        }
+        if jobs.poll_interval.is_zero() || jobs.lease.is_zero() {
+            errors.push("INTAKE_MAIL_POLL_INTERVAL and INTAKE_MAIL_LEASE must be at least 1 second".into());
+        }
         if jobs.max_attempts == 0 {
             errors.push("INTAKE_MAIL_MAX_ATTEMPTS: must be at least 1".into());
         }
@@ -364,7 +383,7 @@ impl Config {
             data_dir,
             storage,
             jwt_secret,
-            mail: MailSettings { transport, from, notify },
+            mail: MailSettings { transport, from, reply_to, notify },
             max_upload_bytes,
             admin: AdminBootstrap { email: admin_email, password: admin_password },
             jobs,

@@ -117,7 +117,8 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
     match saved {
         Ok(()) => {
             state.jobs_enqueued.notify_one();
-            tracing::info!(lead = %id, size, content_type = kind.content_type, "lead submitted");
+            crate::metrics::lead_submitted();
+            tracing::info!(lead = %id, size, content_type = kind.content_type, "lead submitted; its mails are queued");
             Ok(Receipt::from(&row))
         }
         // A concurrent retry with the same key won the race: answer as it did.

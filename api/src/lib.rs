@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod leads;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod resume;
 pub mod secrets;
 pub mod sessions;

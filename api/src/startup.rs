@@ -26,6 +26,7 @@ impl Application {
     /// As `build`, on a socket the caller bound already (tests bind port 0 and put the port it
     /// got into `INTAKE_PUBLIC_URL`, without a window in which another process could take it).
     pub async fn with_listener(config: Config, listener: TcpListener, run_worker: bool) -> anyhow::Result<Self> {
+        crate::metrics::handle();
         let state = connect(config).await?;
         if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
             match admin.generated_password {

@@ -26,7 +26,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
         let storage = Storage::new(&config.storage)?;
-        let mailer = Mailer::new(&config.mail, &config.firm_name)?;
+        let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
         let config_limits = config.limits;
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
@@ -43,6 +43,13 @@ impl AppState {
     }
 
     pub fn worker(&self) -> Worker {
-        Worker::new(self.db.clone(), self.mailer.clone(), self.config.jobs.clone(), self.jobs_enqueued.clone())
+        let listen_url = self.config.database_url.starts_with("postgres").then(|| self.config.database_url.clone());
+        Worker::new(
+            self.db.clone(),
+            self.mailer.clone(),
+            self.config.jobs.clone(),
+            self.jobs_enqueued.clone(),
+            listen_url,
+        )
     }
 }

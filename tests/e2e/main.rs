@@ -13,6 +13,7 @@ mod files;
 mod hostile;
 mod lead_flow;
 mod mail;
+mod pipeline;
 mod schema;
 mod sessions;
 mod storage;

@@ -55,6 +55,10 @@ struct Behaviour {
     rejected: HashSet<String>,
     /// When set, AUTH PLAIN with this user and password is required before MAIL FROM.
     credentials: Option<(String, String)>,
+    /// Answer every connection with 421 and hang up, as a server that is down for maintenance.
+    down: bool,
+    /// Wait this long before accepting each message, as a slow server.
+    delay: Duration,
 }
 
 #[derive(Clone)]
@@ -94,8 +98,20 @@ impl SmtpSink {
         self.behaviour.lock().unwrap().temp_failures = n;
     }
 
+    pub fn set_down(&self, down: bool) {
+        self.behaviour.lock().unwrap().down = down;
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.behaviour.lock().unwrap().delay = delay;
+    }
+
     pub fn require_auth(&self, user: &str, password: &str) {
         self.behaviour.lock().unwrap().credentials = Some((user.into(), password.into()));
+    }
+
+    pub fn unreject(&self, address: &str) {
+        self.behaviour.lock().unwrap().rejected.remove(&address.to_lowercase());
     }
 
     pub fn reject(&self, address: &str) {
@@ -117,6 +133,10 @@ impl SmtpSink {
     async fn session(self, stream: TcpStream) {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
+        if self.behaviour.lock().unwrap().down {
+            let _ = write.write_all(b"421 4.3.2 sink.test service not available, try again later\r\n").await;
+            return;
+        }
         let _ = write.write_all(b"220 sink.test ESMTP test sink\r\n").await;
         let mut mail_from = String::new();
         let mut rcpt_to = Vec::new();
@@ -168,6 +188,10 @@ impl SmtpSink {
                     }
                     data.push_str(l.strip_prefix('.').unwrap_or(&l));
                     data.push_str("\r\n");
+                }
+                let delay = self.behaviour.lock().unwrap().delay;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
                 let fail = {
                     let mut b = self.behaviour.lock().unwrap();

@@ -1,5 +1,6 @@
 //! The GraphQL schema. Resolvers translate between GraphQL and the domain modules, nothing more.
 
+mod email_jobs;
 mod mutation;
 mod query;
 mod types;
@@ -21,7 +22,7 @@ pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn build(state: AppState) -> IntakeSchema {
     let introspection = state.config.introspection;
-    let mut schema = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut schema = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
@@ -41,7 +42,7 @@ fn client_ip(ctx: &Context<'_>) -> std::net::IpAddr {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
 }
 
 fn state<'a>(ctx: &Context<'a>) -> &'a AppState {

@@ -13,10 +13,11 @@ use crate::{
     users::{self, NewUser, UserChanges},
 };
 
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct LeadMutation;
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl LeadMutation {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.
     async fn submit_lead(&self, ctx: &Context<'_>, input: SubmitLeadInput, resume: Upload) -> Result<LeadReceipt> {
@@ -116,3 +117,8 @@ impl MutationRoot {
         Ok(User(users::set_password(db, &target, password, "password").await?))
     }
 }
+
+/// Every mutation: leads, sign-in and accounts here, the mail queue in `email_jobs.rs`.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(LeadMutation, super::email_jobs::EmailJobMutation);

@@ -8,10 +8,11 @@ use crate::{error::AppError, leads, users};
 
 const DEFAULT_PAGE_SIZE: i32 = 20;
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct LeadQuery;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl LeadQuery {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         Ok(User(session(ctx).signed_in()?.clone()))
@@ -49,3 +50,8 @@ impl QueryRoot {
         Ok(all.into_iter().map(User).collect())
     }
 }
+
+/// Every query: leads and accounts here, the mail queue in `email_jobs.rs`.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(LeadQuery, super::email_jobs::EmailJobQuery);

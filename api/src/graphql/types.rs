@@ -110,6 +110,12 @@ impl Lead {
     async fn reached_out_at(&self) -> Option<DateTime<Utc>> {
         self.0.reached_out_at
     }
+    /// The mails this lead triggered, oldest first, with their delivery state.
+    async fn notifications(&self, ctx: &Context<'_>) -> Result<Vec<super::email_jobs::EmailJob>> {
+        let jobs =
+            crate::jobs::queue::for_lead(&state(ctx).db, self.0.id).await.map_err(crate::error::AppError::from)?;
+        Ok(jobs.into_iter().map(super::email_jobs::EmailJob).collect())
+    }
     async fn reached_out_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.reached_out_by else {
             return Ok(None);

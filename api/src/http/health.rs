@@ -26,3 +26,9 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
     });
     (code, Json(body))
 }
+
+/// Prometheus exposition.
+pub async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
+    let body = crate::metrics::render(&state.app.db).await;
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

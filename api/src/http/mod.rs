@@ -42,7 +42,9 @@ pub fn router(app: AppState) -> Router {
         .route("/files/{*key}", get(files::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(HttpState { app, schema })
+        .route_layer(axum::middleware::from_fn(record_duration))
         // The GraphQL handler enforces tighter limits of its own; this bounds every other route.
         .layer(RequestBodyLimitLayer::new((config.max_upload_bytes + 2 * 1024 * 1024) as usize))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout));
@@ -55,6 +57,21 @@ pub fn router(app: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Records every request's duration by method, route pattern (never the raw path: it would carry
+/// file keys) and status.
+async fn record_duration(
+    matched: Option<axum::extract::MatchedPath>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let route = matched.map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
 }
 
 fn security_headers(router: Router, https: bool) -> Router {

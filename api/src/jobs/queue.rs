@@ -7,7 +7,8 @@ use entity::email_job::{self, EmailKind, JobState};
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
 };
 use uuid::Uuid;
@@ -43,7 +44,17 @@ pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: D
         created_at: Set(now),
         updated_at: Set(now),
     });
-    email_job::Entity::insert_many(rows).exec(conn).await.map(drop)
+    email_job::Entity::insert_many(rows).exec(conn).await?;
+    notify_workers(conn).await
+}
+
+/// Wakes idle workers in every process (PostgreSQL; delivered when the transaction commits).
+/// On SQLite, workers share this process's in-memory wake-up instead.
+pub async fn notify_workers(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        conn.execute_unprepared(&format!("NOTIFY {}", super::notify::CHANNEL)).await?;
+    }
+    Ok(())
 }
 
 /// Takes up to `limit` jobs due at `now` and leases them until `now + lease`, in one statement,
@@ -136,6 +147,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_schedule_rides_out_a_day() {
+        let settings = crate::config::Config::from_lookup(|k| {
+            (k == "INTAKE_DATA_DIR").then(|| std::env::temp_dir().join("intake-schedule").display().to_string())
+        })
+        .unwrap()
+        .jobs;
+        // The shortest the jitter can make it: every wait at 80 %.
+        let shortest: Duration = (1..settings.max_attempts)
+            .map(|attempt| {
+                settings.backoff_base.saturating_mul(2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF).mul_f64(0.8)
+            })
+            .sum();
+        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let base = Duration::from_secs(30);
         let first = backoff(base, 1);
@@ -144,4 +171,81 @@ mod tests {
         assert!(fourth >= Duration::from_secs(192) && fourth <= Duration::from_secs(288));
         assert!(backoff(base, 200) <= MAX_BACKOFF.mul_f64(1.2));
     }
+}
+
+/// Counts per state, for `emailJobStats`.
+pub async fn stats(conn: &impl ConnectionTrait) -> Result<Vec<(JobState, u64)>, DbErr> {
+    let mut counts = Vec::new();
+    for state in [JobState::Queued, JobState::Sent, JobState::Dead] {
+        let n = email_job::Entity::find().filter(email_job::Column::State.eq(state)).count(conn).await?;
+        counts.push((state, n));
+    }
+    Ok(counts)
+}
+
+/// Newest first, optionally in one state, `first` after the job `after` (an id).
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    state: Option<JobState>,
+    first: u64,
+    after: Option<Uuid>,
+) -> Result<Vec<email_job::Model>, DbErr> {
+    let mut select = email_job::Entity::find();
+    if let Some(state) = state {
+        select = select.filter(email_job::Column::State.eq(state));
+    }
+    // Ids are UUIDv7, ordered by creation: the id alone is a stable cursor.
+    if let Some(after) = after {
+        select = select.filter(email_job::Column::Id.lt(after));
+    }
+    select.order_by_desc(email_job::Column::Id).limit(first).all(conn).await
+}
+
+pub async fn count(conn: &impl ConnectionTrait, state: Option<JobState>) -> Result<u64, DbErr> {
+    let mut select = email_job::Entity::find();
+    if let Some(state) = state {
+        select = select.filter(email_job::Column::State.eq(state));
+    }
+    select.count(conn).await
+}
+
+pub async fn for_lead(conn: &impl ConnectionTrait, lead_id: Uuid) -> Result<Vec<email_job::Model>, DbErr> {
+    email_job::Entity::find()
+        .filter(email_job::Column::LeadId.eq(lead_id))
+        .order_by_asc(email_job::Column::Id)
+        .all(conn)
+        .await
+}
+
+pub enum RetryOutcome {
+    Requeued(email_job::Model),
+    AlreadySent,
+    NotFound,
+}
+
+/// Puts a dead (or waiting) job back in the queue, due now, with a fresh set of attempts.
+/// A sent job stays sent: sending it again would be a duplicate.
+pub async fn retry(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<RetryOutcome, DbErr> {
+    use email_job::Column as C;
+    let updated = email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Queued))
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::RunAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(C::State.ne(JobState::Sent))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    let job = email_job::Entity::find_by_id(id).one(conn).await?;
+    Ok(match (updated, job) {
+        (1, Some(job)) => {
+            notify_workers(conn).await?;
+            tracing::info!(job = %id, "email requeued by an admin");
+            RetryOutcome::Requeued(job)
+        }
+        (_, Some(_)) => RetryOutcome::AlreadySent,
+        (_, None) => RetryOutcome::NotFound,
+    })
 }

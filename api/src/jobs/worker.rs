@@ -1,14 +1,16 @@
-//! The mail worker: claims due jobs, renders and sends them, settles each one.
+//! The mail worker: claims due jobs, renders and sends them concurrently over pooled SMTP
+//! connections, and settles each one.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
 use entity::email_job::{self, EmailKind, JobState};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::queue;
+use super::{notify, queue};
 use crate::{
     clock,
     config::JobSettings,
@@ -16,6 +18,7 @@ use crate::{
         Mailer, SendError, mask_email, mask_emails_in,
         messages::{self, LeadMail, Sender},
     },
+    metrics,
 };
 
 #[derive(Clone)]
@@ -24,6 +27,8 @@ pub struct Worker {
     mailer: Mailer,
     settings: JobSettings,
     wake: Arc<Notify>,
+    /// PostgreSQL URL to LISTEN on for jobs enqueued by other processes.
+    listen_url: Option<String>,
 }
 
 /// What one drain did.
@@ -35,23 +40,35 @@ pub struct DrainReport {
 }
 
 impl Worker {
-    pub fn new(db: DatabaseConnection, mailer: Mailer, settings: JobSettings, wake: Arc<Notify>) -> Self {
-        Self { db, mailer, settings, wake }
+    pub fn new(
+        db: DatabaseConnection,
+        mailer: Mailer,
+        settings: JobSettings,
+        wake: Arc<Notify>,
+        listen_url: Option<String>,
+    ) -> Self {
+        Self { db, mailer, settings, wake, listen_url }
     }
 
-    /// Runs until `shutdown`: drains what is due, then sleeps until woken by a new job in this
-    /// process or the poll interval passes. A batch in flight is finished before stopping.
+    /// Runs until `shutdown`: drains what is due, then sleeps until woken (a job enqueued in this
+    /// process, or a NOTIFY from another) or the poll interval passes. A batch in flight is
+    /// finished before stopping.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("mail worker started");
+        tracing::info!(concurrency = self.settings.concurrency, "mail worker started");
+        let listener =
+            self.listen_url.clone().map(|url| notify::spawn_listener(url, self.wake.clone(), shutdown.child_token()));
         loop {
             if let Err(e) = self.run_pending(clock::now()).await {
-                tracing::error!(error = ?e, "mail worker: draining the queue failed; will retry");
+                tracing::error!(error = %mask_emails_in(&format!("{e:#}")), "mail worker: draining the queue failed; will retry");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
             }
+        }
+        if let Some(listener) = listener {
+            let _ = listener.await;
         }
         tracing::info!("mail worker stopped");
     }
@@ -61,12 +78,18 @@ impl Worker {
     pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
         let mut report = DrainReport::default();
         loop {
-            let jobs = queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size).await?;
+            let jobs = queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size()).await?;
             if jobs.is_empty() {
                 return Ok(report);
             }
-            for job in jobs {
-                match self.process(&job, now).await? {
+            tracing::debug!(count = jobs.len(), "mail worker: claimed jobs");
+            let states: Vec<JobState> = stream::iter(jobs)
+                .map(|job| async move { self.process(&job, now).await })
+                .buffer_unordered(self.settings.concurrency)
+                .try_collect()
+                .await?;
+            for state in states {
+                match state {
                     JobState::Sent => report.sent += 1,
                     JobState::Queued => report.retrying += 1,
                     JobState::Dead => report.dead += 1,
@@ -77,16 +100,19 @@ impl Worker {
 
     async fn process(&self, job: &email_job::Model, claimed_at: DateTime<Utc>) -> anyhow::Result<JobState> {
         let to = mask_email(&job.recipient);
+        let started = Instant::now();
         let result = match self.render(job) {
             Ok(message) => self.mailer.send(message).await,
             Err(e) => Err(SendError::Permanent(format!("cannot render the message: {e:#}"))),
         };
+        let latency = started.elapsed();
         // Settle at the later of the claim time and the clock, so that a drain driven with a
         // future time schedules retries after it.
         let now = claimed_at.max(clock::now());
         match result {
             Ok(()) => {
                 queue::mark_sent(&self.db, job, now).await?;
+                metrics::email_attempt(job.kind, "sent", latency);
                 tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
                 Ok(JobState::Sent)
             }
@@ -98,10 +124,12 @@ impl Worker {
                 let state = queue::mark_failed(&self.db, job, &e.to_string(), permanent, now, &self.settings).await?;
                 match state {
                     JobState::Dead => {
-                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up")
+                        metrics::email_attempt(job.kind, "dead", latency);
+                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up");
                     }
                     _ => {
-                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry")
+                        metrics::email_attempt(job.kind, "failed", latency);
+                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry");
                     }
                 }
                 Ok(state)
@@ -111,7 +139,11 @@ impl Worker {
 
     fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
         let lead: LeadMail = serde_json::from_value(job.payload.clone())?;
-        let sender = Sender { from: &self.mailer.from, firm_name: &self.mailer.firm_name };
+        let sender = Sender {
+            from: &self.mailer.from,
+            reply_to: self.mailer.reply_to.as_ref(),
+            firm_name: &self.mailer.firm_name,
+        };
         match job.kind {
             EmailKind::LeadAcknowledgement => messages::acknowledgement(job.id, &job.recipient, &lead, &sender),
             EmailKind::LeadNotification => messages::notification(job.id, &job.recipient, &lead, &sender),

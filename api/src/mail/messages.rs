@@ -1,10 +1,14 @@
-//! The two mails a lead triggers, rendered from the job's payload as plain text and HTML.
+//! The two mails a lead triggers, rendered from the job's payload with the templates in
+//! `api/templates/mail/` (compiled in): plain text and HTML, values escaped in the HTML.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use lettre::{
     Message,
     message::{Mailbox, MultiPart},
 };
+use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,71 +27,43 @@ pub struct LeadMail {
 
 pub struct Sender<'a> {
     pub from: &'a Mailbox,
+    /// Where the prospect's replies go; `None`: to `from`.
+    pub reply_to: Option<&'a Mailbox>,
     pub firm_name: &'a str,
 }
 
-/// To the prospect: we have it, and what happens next.
-pub fn acknowledgement(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
-    let firm = sender.firm_name;
-    let text = format!(
-        "Dear {first} {last},\n\n\
-         Thank you for contacting {firm}. We have received your details and your résumé ({file}).\n\n\
-         What happens next: an attorney will review what you sent and reach out to you at {email}, \
-         usually within two business days. You do not need to do anything else in the meantime.\n\n\
-         Your reference: {id}\n\n\
-         Kind regards,\n{firm}\n",
-        first = lead.first_name,
-        last = lead.last_name,
-        file = lead.resume_file_name,
-        email = lead.email,
-        id = lead.lead_id,
-    );
-    let html = format!(
-        "<p>Dear {first} {last},</p>\
-         <p>Thank you for contacting {firm}. We have received your details and your résumé ({file}).</p>\
-         <p><strong>What happens next:</strong> an attorney will review what you sent and reach out to you at \
-         {email}, usually within two business days. You do not need to do anything else in the meantime.</p>\
-         <p>Your reference: {id}</p><p>Kind regards,<br>{firm}</p>",
-        first = escape(&lead.first_name),
-        last = escape(&lead.last_name),
-        firm = escape(firm),
-        file = escape(&lead.resume_file_name),
-        email = escape(&lead.email),
-        id = lead.lead_id,
-    );
-    build(job_id, sender, to, None, &format!("We received your details — {firm}"), text, html)
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../../templates/mail/", $name)))),*]
+    };
 }
 
-/// To an attorney: who the lead is and where to open it.
+/// `.html` templates escape every value (minijinja picks escaping by extension); `.txt` do not.
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in templates!(
+        "acknowledgement.subject.txt",
+        "acknowledgement.txt",
+        "acknowledgement.html",
+        "notification.subject.txt",
+        "notification.txt",
+        "notification.html",
+    ) {
+        env.add_template(name, source).expect("mail templates parse");
+    }
+    env
+});
+
+/// To the prospect: we have it, and what happens next.
+pub fn acknowledgement(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
+    let reply_to = sender.reply_to.cloned();
+    build(job_id, sender, to, reply_to, "acknowledgement", lead)
+}
+
+/// To an attorney: who the lead is and where to open it; replies go to the prospect.
 pub fn notification(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
-    let name = format!("{} {}", lead.first_name, lead.last_name);
-    let submitted = lead.submitted_at.format("%Y-%m-%d %H:%M UTC");
-    let text = format!(
-        "A new lead was submitted.\n\n\
-         Name:      {name}\n\
-         Email:     {email}\n\
-         Résumé:    {file}\n\
-         Submitted: {submitted}\n\n\
-         Open the lead: {url}\n\
-         (sign in first; reply to this mail to write to the prospect)\n",
-        email = lead.email,
-        file = lead.resume_file_name,
-        url = lead.lead_url,
-    );
-    let html = format!(
-        "<p>A new lead was submitted.</p><table>\
-         <tr><th align=\"left\">Name</th><td>{name}</td></tr>\
-         <tr><th align=\"left\">Email</th><td>{email}</td></tr>\
-         <tr><th align=\"left\">Résumé</th><td>{file}</td></tr>\
-         <tr><th align=\"left\">Submitted</th><td>{submitted}</td></tr></table>\
-         <p><a href=\"{url}\">Open the lead</a> (sign in first; reply to this mail to write to the prospect)</p>",
-        name = escape(&name),
-        email = escape(&lead.email),
-        file = escape(&lead.resume_file_name),
-        url = escape(&lead.lead_url),
-    );
-    let reply_to = Mailbox::new(Some(name.clone()), lead.email.parse()?);
-    build(job_id, sender, to, Some(reply_to), &format!("New lead: {name}"), text, html)
+    let prospect = Mailbox::new(Some(format!("{} {}", lead.first_name, lead.last_name)), lead.email.parse()?);
+    build(job_id, sender, to, Some(prospect), "notification", lead)
 }
 
 fn build(
@@ -95,35 +71,54 @@ fn build(
     sender: &Sender,
     to: &str,
     reply_to: Option<Mailbox>,
-    subject: &str,
-    text: String,
-    html: String,
+    template: &str,
+    lead: &LeadMail,
 ) -> anyhow::Result<Message> {
+    let ctx = context! {
+        lead => lead,
+        firm_name => sender.firm_name,
+        submitted => lead.submitted_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    };
+    let render = |suffix: &str| TEMPLATES.get_template(&format!("{template}.{suffix}"))?.render(&ctx);
+    let subject = render("subject.txt")?;
     // Derived from the job, so a resend after a crash carries the same id.
     let domain = sender.from.email.domain();
     let mut builder = Message::builder()
         .message_id(Some(format!("<{job_id}@{domain}>")))
         .from(sender.from.clone())
         .to(to.parse()?)
-        .subject(subject);
+        .subject(subject.trim());
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(reply_to);
     }
-    Ok(builder.multipart(MultiPart::alternative_plain_html(text, html))?)
+    Ok(builder.multipart(MultiPart::alternative_plain_html(render("txt")?, render("html")?))?)
 }
 
-/// Minimal HTML escaping for text placed in element content and attribute values.
-pub fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_what_the_prospect_typed() {
+        let lead = LeadMail {
+            lead_id: Uuid::nil(),
+            first_name: "<script>".into(),
+            last_name: "O'Brien & Co".into(),
+            email: "ada@example.com".into(),
+            resume_file_name: "cv.pdf".into(),
+            submitted_at: Utc::now(),
+            lead_url: "http://x/graphql?query=a&b=\"c\"".into(),
+        };
+        let ctx = context! { lead => &lead, firm_name => "Firm & Partners", submitted => "now" };
+        let html = TEMPLATES.get_template("notification.html").unwrap().render(&ctx).unwrap();
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "{html}");
+        assert!(html.contains("O&#x27;Brien &amp; Co"), "{html}");
+        assert!(html.contains("href=\"http:&#x2f;&#x2f;x&#x2f;graphql?query=a&amp;b=&quot;c&quot;\""), "{html}");
+        let text = TEMPLATES.get_template("notification.txt").unwrap().render(&ctx).unwrap();
+        assert!(text.contains("<script> O'Brien & Co"), "plain text stays as typed: {text}");
+        let from: Mailbox = "Firm <intake@firm.example>".parse().unwrap();
+        let sender = Sender { from: &from, reply_to: None, firm_name: "Firm" };
+        let message = notification(Uuid::nil(), "alex@firm.example", &lead, &sender).unwrap();
+        assert!(String::from_utf8(message.formatted()).unwrap().contains("Reply-To:"));
     }
-    out
 }

@@ -9,6 +9,7 @@ use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::Mailbox,
     transport::smtp::{
+        PoolConfig,
         authentication::Credentials,
         client::{Tls, TlsParameters},
     },
@@ -20,6 +21,7 @@ use crate::config::{MailSettings, MailTransport, SmtpTls};
 pub struct Mailer {
     transport: Transport,
     pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
     pub firm_name: String,
 }
 
@@ -40,7 +42,8 @@ pub enum SendError {
 }
 
 impl Mailer {
-    pub fn new(settings: &MailSettings, firm_name: &str) -> anyhow::Result<Self> {
+    /// `connections`: how many SMTP connections the pool keeps open for concurrent sends.
+    pub fn new(settings: &MailSettings, firm_name: &str, connections: u32) -> anyhow::Result<Self> {
         let transport = match &settings.transport {
             MailTransport::Files(dir) => {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating mail folder {}", dir.display()))?;
@@ -55,14 +58,20 @@ impl Mailer {
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
                     .port(smtp.port)
                     .tls(tls)
-                    .timeout(Some(Duration::from_secs(30)));
+                    .timeout(Some(Duration::from_secs(30)))
+                    .pool_config(PoolConfig::new().max_size(connections));
                 if let Some((user, pass)) = &smtp.credentials {
                     builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
                 }
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self { transport, from: settings.from.clone(), firm_name: firm_name.to_owned() })
+        Ok(Self {
+            transport,
+            from: settings.from.clone(),
+            reply_to: settings.reply_to.clone(),
+            firm_name: firm_name.to_owned(),
+        })
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
