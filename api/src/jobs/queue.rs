@@ -142,37 +142,6 @@ fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_schedule_rides_out_a_day() {
-        let settings = crate::config::Config::from_lookup(|k| {
-            (k == "INTAKE_DATA_DIR").then(|| std::env::temp_dir().join("intake-schedule").display().to_string())
-        })
-        .unwrap()
-        .jobs;
-        // The shortest the jitter can make it: every wait at 80 %.
-        let shortest: Duration = (1..settings.max_attempts)
-            .map(|attempt| {
-                settings.backoff_base.saturating_mul(2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF).mul_f64(0.8)
-            })
-            .sum();
-        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_secs(30);
-        let first = backoff(base, 1);
-        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
-        let fourth = backoff(base, 4);
-        assert!(fourth >= Duration::from_secs(192) && fourth <= Duration::from_secs(288));
-        assert!(backoff(base, 200) <= MAX_BACKOFF.mul_f64(1.2));
-    }
-}
-
 /// Counts per state, for `emailJobStats`.
 pub async fn stats(conn: &impl ConnectionTrait) -> Result<Vec<(JobState, u64)>, DbErr> {
     let mut counts = Vec::new();
@@ -248,4 +217,35 @@ pub async fn retry(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) ->
         (_, Some(_)) => RetryOutcome::AlreadySent,
         (_, None) => RetryOutcome::NotFound,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_rides_out_a_day() {
+        let settings = crate::config::Config::from_lookup(|k| {
+            (k == "INTAKE_DATA_DIR").then(|| std::env::temp_dir().join("intake-schedule").display().to_string())
+        })
+        .unwrap()
+        .jobs;
+        // The shortest the jitter can make it: every wait at 80 %.
+        let shortest: Duration = (1..settings.max_attempts)
+            .map(|attempt| {
+                settings.backoff_base.saturating_mul(2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF).mul_f64(0.8)
+            })
+            .sum();
+        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(30);
+        let first = backoff(base, 1);
+        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
+        let fourth = backoff(base, 4);
+        assert!(fourth >= Duration::from_secs(192) && fourth <= Duration::from_secs(288));
+        assert!(backoff(base, 200) <= MAX_BACKOFF.mul_f64(1.2));
+    }
 }
