@@ -1,21 +1,15 @@
 //! Sending mail: SMTP through lettre, or `.eml` files in the data dir for the embedded default.
 
 pub mod messages;
+mod smtp;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context;
-use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::Mailbox,
-    transport::smtp::{
-        PoolConfig,
-        authentication::Credentials,
-        client::{Tls, TlsParameters},
-    },
-};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox};
+use smtp::SmtpPool;
 
-use crate::config::{MailSettings, MailTransport, SmtpTls};
+use crate::config::{MailSettings, MailTransport};
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -27,7 +21,7 @@ pub struct Mailer {
 
 #[derive(Clone)]
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<SmtpPool>),
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -49,22 +43,7 @@ impl Mailer {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating mail folder {}", dir.display()))?;
                 Transport::Files(AsyncFileTransport::new(dir))
             }
-            MailTransport::Smtp(smtp) => {
-                let tls = match smtp.tls {
-                    SmtpTls::StartTls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
-                    SmtpTls::Implicit => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
-                    SmtpTls::None => Tls::None,
-                };
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    .port(smtp.port)
-                    .tls(tls)
-                    .timeout(Some(Duration::from_secs(30)))
-                    .pool_config(PoolConfig::new().max_size(connections));
-                if let Some((user, pass)) = &smtp.credentials {
-                    builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
-                }
-                Transport::Smtp(builder.build())
-            }
+            MailTransport::Smtp(smtp) => Transport::Smtp(Arc::new(SmtpPool::new(smtp, connections as usize)?)),
         };
         Ok(Self {
             transport,
@@ -76,20 +55,22 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
-                // 53x answers (authentication required or refused) are permanent to SMTP but
-                // are our own misconfiguration: retried, so fixing the settings delivers them.
-                let auth_problem = e.status().is_some_and(|code| code.to_string().starts_with("53"));
-                if e.is_permanent() && !auth_problem {
-                    SendError::Permanent(error_chain(&e))
-                } else {
-                    SendError::Transient(error_chain(&e))
-                }
-            }),
+            Transport::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await,
             Transport::Files(files) => {
                 files.send(message).await.map(drop).map_err(|e| SendError::Transient(error_chain(&e)))
             }
         }
+    }
+}
+
+/// Permanent when the server refused for good; but 53x answers (authentication required or
+/// refused) are our own misconfiguration: retried, so fixing the settings delivers the mail.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let auth_problem = e.status().is_some_and(|code| code.to_string().starts_with("53"));
+    if e.is_permanent() && !auth_problem {
+        SendError::Permanent(error_chain(e))
+    } else {
+        SendError::Transient(error_chain(e))
     }
 }
 
