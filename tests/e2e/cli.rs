@@ -298,3 +298,35 @@ async fn logs_keep_secrets_and_personal_data_out() {
         assert!(!log.contains(secret), "{what} appears in the log");
     }
 }
+
+/// PostgreSQL: several processes starting at once on a fresh database (replicas and workers
+/// after a deploy) take turns migrating; all of them come up.
+#[tokio::test]
+async fn processes_starting_together_migrate_once() {
+    let Some(crate::helpers::Backend::Postgres(server)) = crate::helpers::Backend::postgres() else { return };
+    use sea_orm::ConnectionTrait;
+    let name = format!("intake_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(&server).await.unwrap();
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_intake"))
+                .arg("migrate")
+                .env("DATABASE_URL", url.as_str())
+                .env("INTAKE_JWT_SECRET", crate::helpers::JWT_SECRET)
+                .env("INTAKE_DATA_DIR", dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = runs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.unwrap();
+    for out in outputs {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
