@@ -87,6 +87,10 @@ pub async fn active_with_role(db: &impl ConnectionTrait, role: Role) -> Result<V
         .await
 }
 
+async fn count_active(db: &impl ConnectionTrait, role: Role) -> Result<u64, DbErr> {
+    user::Entity::find().filter(user::Column::Role.eq(role)).filter(user::Column::Active.eq(true)).count(db).await
+}
+
 pub struct BootstrappedAdmin {
     pub email: String,
     /// Set when the password was generated and must be shown to the operator, once.
@@ -140,7 +144,7 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> 
     let loses_admin = current.role == Role::Admin
         && current.active
         && (changes.role.is_some_and(|r| r != Role::Admin) || changes.active == Some(false));
-    if loses_admin && active_with_role(&txn, Role::Admin).await?.len() <= 1 {
+    if loses_admin && count_active(&txn, Role::Admin).await? <= 1 {
         let field = if changes.active == Some(false) { "active" } else { "role" };
         return Err(AppError::bad_input(
             field,

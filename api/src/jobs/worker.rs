@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::email_job::{self, EmailKind, JobState};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sea_orm::DatabaseConnection;
+use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -138,7 +139,7 @@ impl Worker {
     }
 
     fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
-        let lead: LeadMail = serde_json::from_value(job.payload.clone())?;
+        let lead = LeadMail::deserialize(&job.payload)?;
         let sender = Sender {
             from: &self.mailer.from,
             reply_to: self.mailer.reply_to.as_ref(),
