@@ -7,7 +7,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PDF, SUBMIT_LEAD, TestApp, error_code, error_field, lead_input},
+    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PDF, TestApp, error_code, error_field, lead_input, submit_form},
     on_both_backends,
 };
 
@@ -25,11 +25,7 @@ async fn leads(app: &TestApp) -> u64 {
 
 /// `submitLead` as the multipart spec sends it, with extra headers.
 async fn submit_as(app: &TestApp, input: Value, forwarded_for: Option<&str>) -> (reqwest::header::HeaderMap, Value) {
-    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": input, "resume": null } });
-    let form = reqwest::multipart::Form::new()
-        .text("operations", operations.to_string())
-        .text("map", r#"{"0":["variables.resume"]}"#)
-        .part("0", reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"));
+    let form = submit_form(input, "cv.pdf", PDF.to_vec());
     let mut request = app.client.post(format!("{}/graphql", app.address)).multipart(form);
     if let Some(xff) = forwarded_for {
         request = request.header("x-forwarded-for", xff);

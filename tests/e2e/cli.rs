@@ -9,7 +9,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, PDF, SUBMIT_LEAD, TestApp, lead_input},
+    helpers::{Backend, PDF, TestApp, lead_input, post_graphql, submit_form},
     on_both_backends,
 };
 
@@ -102,21 +102,11 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
     let graphiql = client.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
     assert!(graphiql.contains("GraphiQL") && graphiql.contains("Authorization"));
 
+    let login_query =
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { role } } }";
     let login = |email: &'static str, password: String| {
-        let client = client.clone();
-        let base = base.clone();
-        async move {
-            let body: Value = client
-                .post(format!("{base}/graphql"))
-                .json(&json!({ "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { role } } }", "variables": { "e": email, "p": password } }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body
-        }
+        let (client, base) = (client.clone(), base.clone());
+        async move { post_graphql(&client, &base, login_query, json!({ "e": email, "p": password }), None).await }
     };
     assert_eq!(login("admin@localhost", password).await["data"]["login"]["user"]["role"], "ADMIN");
     assert_eq!(
@@ -124,11 +114,7 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
         "ATTORNEY"
     );
 
-    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("Ada", "Lovelace", "ada@example.com"), "resume": null } });
-    let form = reqwest::multipart::Form::new()
-        .text("operations", operations.to_string())
-        .text("map", r#"{"0":["variables.resume"]}"#)
-        .part("0", reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf"));
+    let form = submit_form(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec());
     let receipt: Value =
         client.post(format!("{base}/graphql")).multipart(form).send().await.unwrap().json().await.unwrap();
     assert_eq!(receipt["data"]["submitLead"]["status"], "PENDING", "{receipt}");
@@ -227,18 +213,7 @@ async fn logs_keep_secrets_and_personal_data_out() {
     }
     let gql = |query: &'static str, variables: Value| {
         let (client, base) = (client.clone(), base.clone());
-        async move {
-            let body: Value = client
-                .post(format!("{base}/graphql"))
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body
-        }
+        async move { post_graphql(&client, &base, query, variables, None).await }
     };
     let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }";
     let wrong_password = "wrong-secret-guess-123";
@@ -252,24 +227,19 @@ async fn logs_keep_secrets_and_personal_data_out() {
 
     let prospect = "prospect.secret@example.com";
     let marker = "UNIQUE-RESUME-MARKER-9f3k";
-    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("Ada", "Lovelace", prospect), "resume": null } });
-    let form = reqwest::multipart::Form::new()
-        .text("operations", operations.to_string())
-        .text("map", r#"{"0":["variables.resume"]}"#)
-        .part("0", reqwest::multipart::Part::bytes(format!("%PDF-1.7\n{marker}\n").into_bytes()).file_name("cv.pdf"));
+    let form =
+        submit_form(lead_input("Ada", "Lovelace", prospect), "cv.pdf", format!("%PDF-1.7\n{marker}\n").into_bytes());
     let receipt: Value =
         client.post(format!("{base}/graphql")).multipart(form).send().await.unwrap().json().await.unwrap();
     let id = receipt["data"]["submitLead"]["id"].as_str().unwrap().to_owned();
-    let lead: Value = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&access)
-        .json(&json!({ "query": "query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }", "variables": { "id": id } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lead = post_graphql(
+        &client,
+        &base,
+        "query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }",
+        json!({ "id": id }),
+        Some(&access),
+    )
+    .await;
     let url = lead["data"]["lead"]["resume"]["downloadUrl"].as_str().unwrap().to_owned();
     let signature = url.split("sig=").nth(1).unwrap().to_owned();
     assert!(client.get(&url).send().await.unwrap().text().await.unwrap().contains(marker));

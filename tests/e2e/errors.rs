@@ -162,34 +162,21 @@ async fn malformed_multipart_is_refused(backend: Backend) {
         json!({ "query": SUBMIT_LEAD, "variables": { "input": lead_input("A", "B", "a@b.example"), "resume": null } })
             .to_string();
     let file = || reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cv.pdf");
+    // The given text parts, then the file as part "0".
+    let form = |texts: &[(&'static str, &str)]| {
+        texts
+            .iter()
+            .fold(reqwest::multipart::Form::new(), |form, (name, value)| form.text(*name, value.to_string()))
+            .part("0", file())
+    };
+    let ops = operations.as_str();
     let cases = [
-        (
-            "no operations",
-            reqwest::multipart::Form::new().text("map", r#"{"0":["variables.resume"]}"#).part("0", file()),
-        ),
-        ("no map", reqwest::multipart::Form::new().text("operations", operations.clone()).part("0", file())),
-        (
-            "map names a missing file",
-            reqwest::multipart::Form::new()
-                .text("operations", operations.clone())
-                .text("map", r#"{"1":["variables.resume"]}"#)
-                .part("0", file()),
-        ),
-        (
-            "map is not JSON",
-            reqwest::multipart::Form::new().text("operations", operations.clone()).text("map", "{{{").part("0", file()),
-        ),
-        (
-            "map path names no variable",
-            reqwest::multipart::Form::new()
-                .text("operations", operations.clone())
-                .text("map", r#"{"0":["variables.nowhere"]}"#)
-                .part("0", file()),
-        ),
-        (
-            "a file part not in map",
-            reqwest::multipart::Form::new().text("operations", operations.clone()).text("map", "{}").part("0", file()),
-        ),
+        ("no operations", form(&[("map", r#"{"0":["variables.resume"]}"#)])),
+        ("no map", form(&[("operations", ops)])),
+        ("map names a missing file", form(&[("operations", ops), ("map", r#"{"1":["variables.resume"]}"#)])),
+        ("map is not JSON", form(&[("operations", ops), ("map", "{{{")])),
+        ("map path names no variable", form(&[("operations", ops), ("map", r#"{"0":["variables.nowhere"]}"#)])),
+        ("a file part not in map", form(&[("operations", ops), ("map", "{}")])),
     ];
     for (what, form) in cases {
         let response = app.client.post(&url).multipart(form).send().await.unwrap();
@@ -225,14 +212,7 @@ async fn lead_operations_report_their_errors(backend: Backend) {
         .await;
     assert!(absent["errors"].is_null() && absent["data"]["lead"].is_null(), "{absent}");
 
-    let id = app
-        .submit_lead(
-            lead_input("Ada", "Lovelace", "ada@example.com"),
-            "cv.pdf",
-            PDF.to_vec(),
-        )
-        .await["data"]["submitLead"]["id"]
-        .clone();
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
     let reached = app.graphql(update, json!({ "id": id, "s": "REACHED_OUT" }), Some(&token)).await;
     assert_eq!(reached["data"]["updateLeadStatus"]["status"], "REACHED_OUT");
     let back = app.graphql(update, json!({ "id": id, "s": "PENDING" }), Some(&token)).await;

@@ -185,23 +185,16 @@ impl TestApp {
     }
 
     pub async fn submit_lead_raw(&self, input: Value, file_name: &str, bytes: Vec<u8>) -> (reqwest::StatusCode, Value) {
-        let operations = json!({
-            "query": SUBMIT_LEAD,
-            "variables": { "input": input, "resume": null },
-        });
-        let form = reqwest::multipart::Form::new()
-            .text("operations", operations.to_string())
-            .text("map", r#"{"0":["variables.resume"]}"#)
-            .part(
-                "0",
-                reqwest::multipart::Part::bytes(bytes)
-                    .file_name(file_name.to_owned())
-                    .mime_str("application/pdf")
-                    .unwrap(),
-            );
+        let form = submit_form(input, file_name, bytes);
         let response = self.client.post(format!("{}/graphql", self.address)).multipart(form).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap())
+    }
+
+    /// Submits a lead with a PDF résumé and returns its id.
+    pub async fn submit_id(&self, input: Value) -> String {
+        let body = self.submit_lead(input, "cv.pdf", PDF.to_vec()).await;
+        body["data"]["submitLead"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
@@ -250,6 +243,33 @@ pub fn later(by: Duration) -> DateTime<Utc> {
 
 pub const SUBMIT_LEAD: &str = "mutation Submit($input: SubmitLeadInput!, $resume: Upload!) { \
     submitLead(input: $input, resume: $resume) { id status submittedAt } }";
+
+/// `submitLead` laid out as the GraphQL multipart request spec says (what apollo-upload-client
+/// and Python `gql` send).
+pub fn submit_form(input: Value, file_name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    let operations = json!({ "query": SUBMIT_LEAD, "variables": { "input": input, "resume": null } });
+    let file =
+        reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()).mime_str("application/pdf").unwrap();
+    reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0":["variables.resume"]}"#)
+        .part("0", file)
+}
+
+/// A JSON GraphQL request to the server at `base`, for tests that run the binary.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    variables: Value,
+    token: Option<&str>,
+) -> Value {
+    let mut request = client.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
 
 pub fn lead_input(first: &str, last: &str, email: &str) -> Value {
     json!({ "firstName": first, "lastName": last, "email": email })
