@@ -56,6 +56,11 @@ async fn protected_operations_refuse_anonymous_and_bad_tokens(backend: Backend) 
             json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "iat": now, "exp": now + 600, "iss": "someone-else" }),
             JWT_SECRET,
         )),
+        // No `iat`: issued when, nobody can tell.
+        Some(token(
+            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "exp": now + 600, "iss": "intake" }),
+            JWT_SECRET,
+        )),
         Some(
             encode(
                 &Header::new(jsonwebtoken::Algorithm::HS512),

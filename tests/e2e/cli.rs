@@ -98,7 +98,11 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
 
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(!ready.headers()["x-request-id"].is_empty(), "responses carry a request id");
+    let health = intake(&data, port).arg("health").output().unwrap();
+    assert!(health.status.success(), "`intake health` on a ready server: {}", String::from_utf8_lossy(&health.stderr));
     let graphiql = client.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
     assert!(graphiql.contains("GraphiQL") && graphiql.contains("Authorization"));
 

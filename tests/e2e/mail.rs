@@ -18,6 +18,7 @@ on_both_backends!(
     smtp_credentials_from_the_url_are_used,
     smtp_tls_settings_are_enforced,
     concurrent_workers_send_each_mail_once,
+    shutdown_finishes_the_mail_in_flight,
 );
 
 async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
@@ -193,4 +194,21 @@ async fn concurrent_workers_send_each_mail_once(backend: Backend) {
     ids.dedup();
     assert_eq!(ids.len(), 40, "no mail was sent twice");
     assert!(jobs(&app).await.iter().all(|j| j.state == JobState::Sent && j.attempts == 1));
+}
+
+/// A graceful stop (SIGTERM, Ctrl-C) lets the worker finish the mails it is sending.
+async fn shutdown_finishes_the_mail_in_flight(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, &[("INTAKE_WORKER", "on")]).await;
+    app.smtp.set_delay(Duration::from_millis(500));
+    app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !jobs(&app).await.iter().all(|j| j.attempts == 1) {
+        assert!(std::time::Instant::now() < deadline, "the worker never claimed the mails");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(app.smtp.messages().is_empty(), "still sending when the stop comes");
+    // Stops gracefully (and starts again on the same database, to look at it).
+    app.restart().await;
+    assert_eq!(app.smtp.messages().len(), 2, "both mails went out before the process ended");
+    assert!(jobs(&app).await.iter().all(|j| j.state == JobState::Sent));
 }
