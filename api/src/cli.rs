@@ -62,7 +62,13 @@ enum RoleArg {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = Cli::parse();
+    run_with(std::env::args_os()).await
+}
+
+/// `run` with the arguments given (the first is the program name); the benchmarks start Intake
+/// through it, so that they measure the code they were built with.
+pub async fn run_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = Cli::parse_from(args);
     if let Command::Schema = cli.command {
         print!("{}", crate::graphql::sdl());
         return ExitCode::SUCCESS;

@@ -1,95 +1,93 @@
-//! Benchmarks that need a whole Intake, not a function: run in release mode,
-//! `cargo run --release -p bench -- mail-drain [count] [concurrency]`.
-//! With BENCH_DATABASE_URL (a PostgreSQL server URL) the database is PostgreSQL, else SQLite.
+//! Intake's benchmarks (issue "Benchmarks and speed"). Build and run in release mode:
+//!
+//! ```sh
+//! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p bench -- all
+//! ```
+//!
+//! `all` runs every benchmark and writes the figures into BENCHMARKS.md; the other commands run
+//! one and print it. Without BENCH_DATABASE_URL, only SQLite is measured (and it says so).
+//! The servers under test are this same binary started as child processes (`serve-intake`,
+//! `serve-floor`), so that they run the code the benchmark was built with.
 
+mod cold_start;
+mod fixtures;
+mod floor;
+mod load;
+mod mail_drain;
+mod reads;
+mod report;
+mod servers;
 #[allow(dead_code)] // the benchmark uses the sink's counting, not every test helper
 #[path = "../../tests/e2e/smtp.rs"]
 mod smtp;
+mod submit;
+mod uploads;
 
-use std::time::Instant;
+use std::process::ExitCode;
 
-use anyhow::Context;
-use api::{
-    config::Config,
-    jobs::queue::{self, NewEmailJob},
-    mail::messages::LeadMail,
-};
-use sea_orm::{ConnectionTrait, Database};
+use fixtures::Backend;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("mail-drain") => {
-            let count = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(10_000);
-            let concurrency = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(8);
-            mail_drain(count, concurrency).await
+const USAGE: &str = "usage: bench all | submit | reads | uploads | cold-start | mail-drain [count] [concurrency]
+  BENCH_DATABASE_URL  a PostgreSQL server URL: also measure on PostgreSQL
+  BENCH_SECONDS       length of each load run (default 20)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        // The servers under test: their own runtime, as the `intake` binary would have.
+        Some("serve-intake") => tokio_main(api::cli::run_with(args[1..].iter().map(Into::into))),
+        Some("serve-floor") => report_error(tokio_main(floor::serve())),
+        _ => {
+            let result = tokio_main(bench(args[1..].to_vec()));
+            fixtures::remove_directories();
+            report_error(result)
         }
-        _ => anyhow::bail!("usage: bench mail-drain [count] [concurrency]"),
     }
 }
 
-/// Queues `count` mails, then times one worker draining them into a local SMTP server.
-async fn mail_drain(count: usize, concurrency: usize) -> anyhow::Result<()> {
-    let sink = smtp::SmtpSink::start().await;
-    let dir = tempfile::tempdir()?;
-    let mut vars = vec![
-        ("INTAKE_DATA_DIR", dir.path().display().to_string()),
-        ("INTAKE_SMTP_URL", sink.url()),
-        ("INTAKE_MAIL_CONCURRENCY", concurrency.to_string()),
-        ("INTAKE_JWT_SECRET", "bench-secret-bench-secret-bench-secret".into()),
-    ];
-    // A fresh PostgreSQL database, dropped at the end, when BENCH_DATABASE_URL names a server.
-    let postgres = match std::env::var("BENCH_DATABASE_URL") {
-        Ok(server) => {
-            let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
-            Database::connect(&server).await?.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
-            let mut url = url::Url::parse(&server)?;
-            url.set_path(&name);
-            vars.push(("DATABASE_URL", url.to_string()));
-            Some((server, name))
+fn tokio_main<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime").block_on(future)
+}
+
+fn report_error(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
         }
-        Err(_) => None,
+    }
+}
+
+async fn bench(args: Vec<String>) -> anyhow::Result<()> {
+    let seconds = std::env::var("BENCH_SECONDS").ok().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let number = |i: usize, default: usize| -> anyhow::Result<usize> {
+        Ok(args.get(i).map(|a| a.parse()).transpose()?.unwrap_or(default))
     };
-    let backend = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
-    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = api::startup::connect(config).await?;
+    let section = match args.first().map(String::as_str) {
+        Some("all") => return all(seconds).await,
+        Some("submit") => submit::run(&Backend::available(), seconds).await?,
+        Some("reads") => reads::run(&Backend::available(), seconds).await?,
+        Some("uploads") => uploads::run(seconds).await?,
+        Some("cold-start") => cold_start::run(&Backend::available()).await?,
+        Some("mail-drain") => mail_drain::run(&Backend::available(), number(1, 10_000)?, number(2, 8)?).await?,
+        _ => anyhow::bail!("{USAGE}"),
+    };
+    println!("\n{}", section.markdown());
+    Ok(())
+}
 
-    let payload = serde_json::to_value(LeadMail {
-        lead_id: uuid::Uuid::now_v7(),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        email: "ada@example.com".into(),
-        resume_file_name: "cv.pdf".into(),
-        submitted_at: api::clock::now(),
-        lead_url: "http://localhost:8000/graphql".into(),
-    })?;
-    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
-        let jobs = chunk
-            .iter()
-            .map(|i| NewEmailJob {
-                lead_id: None,
-                kind: entity::email_job::EmailKind::LeadAcknowledgement,
-                recipient: format!("prospect{i}@example.com"),
-                payload: payload.clone(),
-            })
-            .collect();
-        queue::enqueue(&state.db, jobs, api::clock::now()).await.context("queueing")?;
-    }
-
-    let started = Instant::now();
-    let report = state.worker().run_pending(api::clock::now()).await?;
-    let elapsed = started.elapsed();
-    state.db.clone().close().await?;
-    if let Some((server, name)) = postgres {
-        Database::connect(&server).await?.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await?;
-    }
-    anyhow::ensure!(report.sent == count && sink.messages().len() == count, "not every mail arrived: {report:?}");
-    println!(
-        "mail-drain: {count} mails, {backend}, concurrency {concurrency}: {:.2} s, {:.0} mails/s",
-        elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64()
-    );
+async fn all(seconds: u64) -> anyhow::Result<()> {
+    let backends = Backend::available();
+    let sections = vec![
+        submit::run(&backends, seconds).await?,
+        reads::run(&backends, seconds).await?,
+        uploads::run(seconds.min(10)).await?,
+        cold_start::run(&backends).await?,
+        mail_drain::run(&backends, 10_000, 8).await?,
+    ];
+    let command = "BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p bench -- all";
+    report::write_into("BENCHMARKS.md", &sections, command)?;
+    println!("figures written into BENCHMARKS.md");
     Ok(())
 }

@@ -1,0 +1,163 @@
+//! What the runs are made of: a database per run, the environment Intake gets, and the bodies
+//! the clients send.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::Full;
+use sea_orm::{ConnectionTrait, Database};
+
+pub const BOUNDARY: &str = "----intake-bench-boundary";
+
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A PostgreSQL server URL; each run gets a fresh database on it.
+    Postgres(String),
+}
+
+impl Backend {
+    /// SQLite always; PostgreSQL when BENCH_DATABASE_URL names a server (else said out loud).
+    pub fn available() -> Vec<Backend> {
+        match std::env::var("BENCH_DATABASE_URL") {
+            Ok(url) => vec![Backend::Sqlite, Backend::Postgres(url)],
+            Err(_) => {
+                eprintln!("*** BENCH_DATABASE_URL is not set: PostgreSQL runs are SKIPPED ***");
+                vec![Backend::Sqlite]
+            }
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// A data directory (résumés, mail, and the SQLite file) plus, on PostgreSQL, a fresh database
+/// that is dropped at the end.
+pub struct RunDb {
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl RunDb {
+    pub async fn create(backend: &Backend) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("intake-bench-").tempdir()?;
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(server) => {
+                let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
+                Database::connect(server).await?.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+                let mut url = url::Url::parse(server)?;
+                url.set_path(&name);
+                Some((server.clone(), url.to_string()))
+            }
+        };
+        Ok(Self { dir, postgres })
+    }
+
+    /// The environment every process of this run gets: the embedded defaults but for the
+    /// database, and limits high enough that the load is not refused as abuse.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("INTAKE_DATA_DIR", self.dir.path().display().to_string()),
+            ("INTAKE_JWT_SECRET", "bench-secret-bench-secret-bench-secret".into()),
+            ("INTAKE_SUBMIT_RATE_LIMIT", "1000000/s".into()),
+            ("INTAKE_SUBMIT_BURST", "1000000".into()),
+            ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+            ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ];
+        if let Some((_, url)) = &self.postgres {
+            env.push(("DATABASE_URL", url.clone()));
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    pub fn config(&self) -> anyhow::Result<api::config::Config> {
+        self.config_with(&[])
+    }
+
+    /// The configuration Intake would build from `env()` plus `extra`.
+    pub fn config_with(&self, extra: &[(&str, String)]) -> anyhow::Result<api::config::Config> {
+        let mut env = self.env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        api::config::Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Drops the PostgreSQL database now, but keeps the directory until `remove_directories`:
+    /// deleting thousands of files between runs makes ext4's inode allocator search past the
+    /// recently deleted ones during the next run (measured: a tenth of the next server's CPU).
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        FINISHED.lock().expect("not poisoned").push(self.dir);
+        if let Some((server, url)) = self.postgres {
+            let name = url::Url::parse(&url)?.path().trim_start_matches('/').to_owned();
+            Database::connect(&server)
+                .await?
+                .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+static FINISHED: std::sync::Mutex<Vec<tempfile::TempDir>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes the directories of finished runs; call once every run is over.
+pub fn remove_directories() {
+    FINISHED.lock().expect("not poisoned").clear();
+}
+
+pub const ADMIN_EMAIL: &str = "bench-admin@firm.example";
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+/// A well-formed PDF of exactly `size` bytes (a comment pads it out).
+pub fn pdf(size: usize) -> Vec<u8> {
+    let head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+    let tail = b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(head);
+    body.push(b'%');
+    body.resize(size - tail.len(), b'x');
+    body.extend_from_slice(tail);
+    body
+}
+
+/// The multipart `submitLead` body a browser form sends (GraphQL multipart request spec); `n`
+/// makes the name and email differ from one request to the next.
+pub fn submit_body(n: u64, file: &[u8]) -> Bytes {
+    let operations = serde_json::json!({
+        "query": "mutation($input: SubmitLeadInput!, $resume: Upload!) { submitLead(input: $input, resume: $resume) { id status submittedAt } }",
+        "variables": {
+            "input": { "firstName": "Ada", "lastName": format!("Lovelace{n}"), "email": format!("ada{n}@example.com") },
+            "resume": null
+        }
+    });
+    let mut body = Vec::with_capacity(file.len() + 1024);
+    let mut part = |headers: &str, content: &[u8]| {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    };
+    part("Content-Disposition: form-data; name=\"operations\"", operations.to_string().as_bytes());
+    part("Content-Disposition: form-data; name=\"map\"", br#"{"0":["variables.resume"]}"#);
+    part("Content-Disposition: form-data; name=\"0\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf", file);
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    Bytes::from(body)
+}
+
+pub fn submit_request(body: Bytes) -> Request<Full<Bytes>> {
+    Request::post("/graphql")
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Full::new(body))
+        .expect("valid request")
+}

@@ -1,0 +1,85 @@
+//! Item 7: a worker draining queued mails into an SMTP server on loopback (the in-process
+//! sink the tests use, speaking real SMTP).
+
+use std::time::Instant;
+
+use anyhow::Context;
+use api::{
+    jobs::queue::{self, NewEmailJob},
+    mail::messages::LeadMail,
+};
+
+use crate::{
+    fixtures::{Backend, RunDb},
+    report::Section,
+    smtp,
+};
+
+pub struct Outcome {
+    pub per_second: f64,
+    pub seconds: f64,
+}
+
+pub async fn run(backends: &[Backend], count: usize, concurrency: usize) -> anyhow::Result<Section> {
+    let mut section =
+        Section::new(format!("Email drain: {count} mails, `INTAKE_MAIL_CONCURRENCY={concurrency}` (item 7)"));
+    section.line(
+        "The mails are queued first, then one worker (in the bench process) sends them all into a local SMTP \
+         server; every mail must arrive exactly once.\n",
+    );
+    let mut rows = Vec::new();
+    for backend in backends {
+        let outcome = drain(backend, count, concurrency).await?;
+        rows.push(vec![
+            backend.label().to_owned(),
+            format!("{:.2} s", outcome.seconds),
+            format!("**{:.0}**", outcome.per_second),
+        ]);
+    }
+    section.table(&["Database", "Time", "Mails/s"], &rows);
+    Ok(section)
+}
+
+/// Queues `count` mails, then times one worker draining them.
+pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyhow::Result<Outcome> {
+    let sink = smtp::SmtpSink::start().await;
+    let db = RunDb::create(backend).await?;
+    let config =
+        db.config_with(&[("INTAKE_SMTP_URL", sink.url()), ("INTAKE_MAIL_CONCURRENCY", concurrency.to_string())])?;
+    let state = api::startup::connect(config).await?;
+
+    let payload = serde_json::to_value(LeadMail {
+        lead_id: uuid::Uuid::now_v7(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        email: "ada@example.com".into(),
+        resume_file_name: "cv.pdf".into(),
+        submitted_at: api::clock::now(),
+        lead_url: "http://localhost:8000/graphql".into(),
+    })?;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+        let jobs = chunk
+            .iter()
+            .map(|i| NewEmailJob {
+                lead_id: None,
+                kind: entity::email_job::EmailKind::LeadAcknowledgement,
+                recipient: format!("prospect{i}@example.com"),
+                payload: payload.clone(),
+            })
+            .collect();
+        queue::enqueue(&state.db, jobs, api::clock::now()).await.context("queueing")?;
+    }
+
+    let started = Instant::now();
+    let report = state.worker().run_pending(api::clock::now()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    state.db.clone().close().await?;
+    db.drop_database().await?;
+    anyhow::ensure!(report.sent == count && sink.messages().len() == count, "not every mail arrived: {report:?}");
+    let per_second = count as f64 / seconds;
+    println!(
+        "mail-drain {}: {count} mails, concurrency {concurrency}: {seconds:.2} s, {per_second:.0} mails/s",
+        backend.label()
+    );
+    Ok(Outcome { per_second, seconds })
+}

@@ -1,0 +1,96 @@
+//! Item 1 and 2: `submitLead` with a 100 KB PDF from 32 clients, for Intake and for the floor,
+//! each on a fresh database, on each backend.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{Database, EntityTrait, PaginatorTrait};
+
+use crate::{
+    fixtures::{self, Backend, RunDb},
+    load,
+    report::Section,
+    servers::{Kind, Server},
+};
+
+pub const CLIENTS: usize = 32;
+const FILE_BYTES: usize = 100 * 1024;
+
+pub struct Outcome {
+    pub label: &'static str,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub peak_rss_mib: f64,
+}
+
+pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> {
+    let mut section = Section::new(format!("submitLead: 100 KB PDF, {CLIENTS} clients, {seconds} s (items 1 and 2)"));
+    section.line(
+        "Each row is its own process on a fresh database, after a 3 s warm-up. \"Floor\" is the bare axum handler \
+         in `bench/src/floor.rs`; \"Intake API\" is `intake serve --no-worker` (an API replica); \"Intake embedded\" \
+         is plain `intake serve`, whose in-process mail worker writes both mails as `.eml` files while the load runs. \
+         Every request is checked (HTTP 200, no GraphQL `errors`), and afterwards the database must hold one lead \
+         and two email jobs per success.\n",
+    );
+    let mut rows = Vec::new();
+    for backend in backends {
+        let floor = one(backend, Kind::Floor, "Floor", seconds).await?;
+        let api = one(backend, Kind::IntakeApi, "Intake API", seconds).await?;
+        let embedded = one(backend, Kind::IntakeWithWorker, "Intake embedded", seconds).await?;
+        for outcome in [&floor, &api, &embedded] {
+            rows.push(vec![
+                backend.label().to_owned(),
+                outcome.label.to_owned(),
+                format!("{:.0}", outcome.per_second),
+                format!("{:.2}", outcome.per_second / floor.per_second),
+                format!("{:.1}", outcome.p50_ms),
+                format!("{:.1}", outcome.p99_ms),
+                format!("{:.0}", outcome.peak_rss_mib),
+            ]);
+        }
+    }
+    section.table(&["Database", "Server", "Requests/s", "× floor", "p50 ms", "p99 ms", "Peak RSS MiB"], &rows);
+    Ok(section)
+}
+
+async fn one(backend: &Backend, kind: Kind, label: &'static str, seconds: u64) -> anyhow::Result<Outcome> {
+    let db = RunDb::create(backend).await?;
+    let server = Server::start(kind, &db.env(), db.path()).await?;
+    let file = Arc::new(fixtures::pdf(FILE_BYTES));
+    let make: load::MakeRequest = Arc::new(move |n| fixtures::submit_request(fixtures::submit_body(n, &file)));
+    let warmup = load::run(server.addr, CLIENTS, Duration::from_secs(3), make.clone()).await?;
+    warmup.ensure_clean(label)?;
+    let stats = load::run(server.addr, CLIENTS, Duration::from_secs(seconds), make).await?;
+    stats.ensure_clean(label)?;
+    let peak_rss_mib = server.peak_rss_mib()?;
+    server.stop().await?;
+
+    let config = db.config()?;
+    let conn = Database::connect(&config.database_url).await?;
+    let leads = entity::lead::Entity::find().count(&conn).await?;
+    let jobs = entity::email_job::Entity::find().count(&conn).await?;
+    conn.close().await?;
+    let expected = warmup.ok + stats.ok;
+    anyhow::ensure!(
+        leads == expected && jobs == 2 * expected,
+        "{label} on {}: {expected} submissions succeeded but {leads} leads and {jobs} jobs are stored",
+        backend.label()
+    );
+    db.drop_database().await?;
+    let outcome = Outcome {
+        label,
+        per_second: stats.per_second(),
+        p50_ms: stats.percentile_ms(0.5),
+        p99_ms: stats.percentile_ms(0.99),
+        peak_rss_mib,
+    };
+    println!(
+        "submitLead {} {label}: {:.0}/s p50 {:.1} ms p99 {:.1} ms peak RSS {:.0} MiB",
+        backend.label(),
+        outcome.per_second,
+        outcome.p50_ms,
+        outcome.p99_ms,
+        outcome.peak_rss_mib
+    );
+    Ok(outcome)
+}
