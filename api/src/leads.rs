@@ -10,19 +10,14 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, SqlErr, TransactionTrait,
+    Select, SqlErr,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
 
 use crate::{
-    clock,
-    error::AppError,
-    jobs::queue::{self, NewEmailJob},
-    mail::messages::LeadMail,
-    resume,
-    state::AppState,
-    users, validate,
+    clock, error::AppError, jobs::queue::NewEmailJob, mail::messages::LeadMail, resume, state::AppState,
+    storage::Content, users, validate,
 };
 
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -83,13 +78,14 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
 
     let limit = state.config.max_upload_bytes;
     let ResumeUpload { file_name, file } = upload;
-    let (kind, size, file) =
+    let (kind, content) =
         tokio::task::spawn_blocking(move || inspect(file, limit)).await.context("inspecting the résumé")??;
+    let size = content.size();
 
     let id = Uuid::now_v7();
     let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
     let display_name = resume::sanitize_file_name(&file_name, kind);
-    state.storage.put_file(&key, file).await.context("storing the résumé")?;
+    state.storage.put(&key, content).await.context("storing the résumé")?;
 
     let now = clock::now();
     let row = lead::Model {
@@ -135,8 +131,9 @@ async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<O
     lead::Entity::find().filter(lead::Column::ClientSubmissionId.eq(key)).one(db).await
 }
 
-/// Size and type checks on the spooled file, which is blocking I/O.
-fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, u64, std::fs::File), AppError> {
+/// Size and type checks on the spooled file, then the file made ready to store: blocking I/O,
+/// done in one go so that a submission leaves the async threads once.
+fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, Content), AppError> {
     let size = file.metadata().context("reading the spooled résumé")?.len();
     if size == 0 {
         return Err(AppError::bad_input("resume", "is empty; choose the file again"));
@@ -145,14 +142,16 @@ fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, u
         return Err(AppError::FileTooLarge { limit_bytes: limit });
     }
     match resume::detect(&mut file).context("reading the spooled résumé")? {
-        Ok(kind) => Ok((kind, size, file)),
+        Ok(kind) => Ok((kind, Content::from_spooled(file, size).context("reading the spooled résumé")?)),
         Err(detected) => Err(AppError::UnsupportedFileType { detected }),
     }
 }
 
 async fn insert_with_jobs(state: &AppState, row: &lead::Model) -> Result<(), DbErr> {
-    let txn = state.db.begin().await?;
-    lead::Entity::insert(lead::ActiveModel::from(row.clone())).exec_without_returning(&txn).await?;
+    let attorneys = notification_recipients(&state.db, state.config.mail.notify.as_deref()).await?;
+    if attorneys.is_empty() {
+        tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
+    }
     let mail = LeadMail {
         lead_id: row.id,
         first_name: row.first_name.clone(),
@@ -169,18 +168,13 @@ async fn insert_with_jobs(state: &AppState, row: &lead::Model) -> Result<(), DbE
         recipient: row.email.clone(),
         payload: payload.clone(),
     }];
-    let attorneys = notification_recipients(&txn, state.config.mail.notify.as_deref()).await?;
-    if attorneys.is_empty() {
-        tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
-    }
     jobs.extend(attorneys.into_iter().map(|recipient| NewEmailJob {
         lead_id: Some(row.id),
         kind: EmailKind::LeadNotification,
         recipient,
         payload: payload.clone(),
     }));
-    queue::enqueue(&txn, jobs, row.created_at).await?;
-    txn.commit().await
+    state.lead_writer.write(row.clone(), jobs).await
 }
 
 /// `INTAKE_NOTIFY_EMAILS` when set; otherwise every active attorney, or the admins if there is
@@ -192,11 +186,13 @@ async fn notification_recipients(
     if let Some(list) = configured {
         return Ok(list.to_vec());
     }
-    let mut people = users::active_with_role(conn, Role::Attorney).await?;
-    if people.is_empty() {
-        people = users::active_with_role(conn, Role::Admin).await?;
+    let staff = users::active_staff_emails(conn).await?;
+    let attorneys: Vec<String> =
+        staff.iter().filter(|(role, _)| *role == Role::Attorney).map(|(_, email)| email.clone()).collect();
+    if !attorneys.is_empty() {
+        return Ok(attorneys);
     }
-    Ok(people.into_iter().map(|u| u.email).collect())
+    Ok(staff.into_iter().filter(|(role, _)| *role == Role::Admin).map(|(_, email)| email).collect())
 }
 
 /// A link that opens the lead in GraphiQL, query filled in.

@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod health_probe;
 pub mod http;
 pub mod jobs;
+pub mod lead_writer;
 pub mod leads;
 pub mod limits;
 pub mod mail;

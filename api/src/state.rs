@@ -6,8 +6,8 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use crate::{
-    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, limits::Limits, mail::Mailer,
-    storage::Storage,
+    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, lead_writer::LeadWriter, limits::Limits,
+    mail::Mailer, storage::Storage,
 };
 
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct AppState {
     /// Wakes this process's mail worker when a job is enqueued.
     pub jobs_enqueued: Arc<Notify>,
     pub limits: Arc<Limits>,
+    pub lead_writer: LeadWriter,
 }
 
 impl AppState {
@@ -30,6 +31,8 @@ impl AppState {
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
         let config_limits = config.limits;
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
+        // Half the pool writes leads at most, so that reads always find a connection.
+        let lead_writer = LeadWriter::start(db.clone(), (config.db_max_connections as usize / 2).max(1));
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -39,6 +42,7 @@ impl AppState {
             links,
             jobs_enqueued: Arc::new(Notify::new()),
             limits: Arc::new(Limits::new(config_limits)),
+            lead_writer,
         })
     }
 

@@ -20,6 +20,36 @@ use crate::config::{S3Settings, StorageSettings};
 
 /// Bytes read from the spooled upload per write; with S3, parts of 5 MiB go out as they fill.
 const CHUNK: usize = 256 * 1024;
+/// Files up to this size are read into memory and stored in one put.
+const SINGLE_PUT_MAX: u64 = 256 * 1024;
+
+/// A spooled upload on its way into the store.
+pub enum Content {
+    Memory(Bytes),
+    File { file: std::fs::File, size: u64 },
+}
+
+impl Content {
+    /// Takes the first `size` bytes of `file`, reading them into memory if they are few
+    /// (blocking I/O: call it off the async threads).
+    pub fn from_spooled(mut file: std::fs::File, size: u64) -> std::io::Result<Self> {
+        use std::io::{Read, Seek, SeekFrom};
+        if size > SINGLE_PUT_MAX {
+            return Ok(Self::File { file, size });
+        }
+        file.seek(SeekFrom::Start(0))?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(size).read_to_end(&mut bytes)?;
+        Ok(Self::Memory(bytes.into()))
+    }
+
+    pub fn size(&self) -> u64 {
+        match self {
+            Self::Memory(bytes) => bytes.len() as u64,
+            Self::File { size, .. } => *size,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Storage {
@@ -69,9 +99,18 @@ impl Storage {
         Ok(Self { store, presigner: Some(Presigner { signer: Arc::new(signer), prefix: settings.prefix.clone() }) })
     }
 
-    /// Copies a spooled upload into the store in chunks, never holding it whole in memory.
-    pub async fn put_file(&self, key: &str, file: std::fs::File) -> anyhow::Result<()> {
+    /// Stores a spooled upload: a small one in one put, a larger one in chunks, never holding
+    /// it whole in memory.
+    pub async fn put(&self, key: &str, content: Content) -> anyhow::Result<()> {
         let path = Path::parse(key)?;
+        let file = match content {
+            // One request (S3) or one file write (disk) instead of a multipart upload's three.
+            Content::Memory(bytes) => {
+                self.store.put(&path, bytes.into()).await?;
+                return Ok(());
+            }
+            Content::File { file, .. } => file,
+        };
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new(upload);
         let mut file = tokio::fs::File::from_std(file);

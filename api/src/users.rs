@@ -3,7 +3,7 @@
 use entity::user::{self, Role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -77,12 +77,14 @@ pub async fn authenticate(db: &impl ConnectionTrait, email: &str, password: &str
     }
 }
 
-/// Active users with `role`, oldest first.
-pub async fn active_with_role(db: &impl ConnectionTrait, role: Role) -> Result<Vec<user::Model>, DbErr> {
+/// The role and address of every active account, oldest first, in one query.
+pub async fn active_staff_emails(db: &impl ConnectionTrait) -> Result<Vec<(Role, String)>, DbErr> {
     user::Entity::find()
-        .filter(user::Column::Role.eq(role))
+        .select_only()
+        .columns([user::Column::Role, user::Column::Email])
         .filter(user::Column::Active.eq(true))
         .order_by_asc(user::Column::CreatedAt)
+        .into_tuple()
         .all(db)
         .await
 }

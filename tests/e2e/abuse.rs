@@ -17,6 +17,7 @@ on_both_backends!(
     sign_ins_are_limited_per_address_and_per_account,
     the_honeypot_stores_and_sends_nothing,
     a_retried_submission_creates_nothing_new,
+    a_burst_with_racing_retries_gives_each_its_own_answer,
 );
 
 async fn leads(app: &TestApp) -> u64 {
@@ -138,4 +139,27 @@ async fn a_retried_submission_creates_nothing_new(backend: Backend) {
     input["clientSubmissionId"] = json!("not-a-uuid");
     let (_, bad) = app.submit_lead_raw(input, "cv.pdf", PDF.to_vec()).await;
     assert_eq!((error_code(&bad), error_field(&bad)), ("BAD_USER_INPUT", "clientSubmissionId"), "{bad}");
+}
+
+/// Leads that arrive together are written together (api/src/lead_writer.rs). Racing retries of
+/// one new submission in the same burst make the shared write fail; every other lead must still
+/// be written, and every retry must get the one receipt.
+async fn a_burst_with_racing_retries_gives_each_its_own_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut retried = lead_input("Ada", "Lovelace", "ada@example.com");
+    retried["clientSubmissionId"] = json!(key);
+    let submissions = (0..30)
+        .map(|i| lead_input("Grace", &format!("Hopper{i}"), &format!("grace{i}@example.com")))
+        .chain(std::iter::repeat_n(retried, 5));
+    let bodies =
+        futures_util::future::join_all(submissions.map(|input| app.submit_lead(input, "cv.pdf", PDF.to_vec()))).await;
+    let ids: Vec<&str> = bodies.iter().map(|b| b["data"]["submitLead"]["id"].as_str().unwrap()).collect();
+    let retry_ids: std::collections::HashSet<_> = ids[30..].iter().collect();
+    assert_eq!(retry_ids.len(), 1, "every retry gets the one receipt: {ids:?}");
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 31);
+    assert_eq!(leads(&app).await, 31);
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 62);
+    assert_eq!(std::fs::read_dir(app.data_dir().join("uploads/resumes")).unwrap().count(), 31, "no stray files");
 }

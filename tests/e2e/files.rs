@@ -5,7 +5,7 @@ use crate::{
     on_both_backends,
 };
 
-on_both_backends!(download_links_refuse_tampering_and_expiry);
+on_both_backends!(download_links_refuse_tampering_and_expiry, small_and_large_resumes_come_back_intact);
 
 async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -57,4 +57,25 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     let expired = get(old).await;
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expired"));
+}
+
+/// A small résumé is spooled in memory and stored in one write; a large one is spooled to disk
+/// and stored in chunks. Both must come back byte for byte.
+async fn small_and_large_resumes_come_back_intact(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.admin_token().await;
+    for size in [PDF.len(), 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024 + 17] {
+        let mut file = PDF.to_vec();
+        file.extend((file.len()..size).map(|i| (i % 251) as u8));
+        let id = app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", file.clone()).await
+            ["data"]["submitLead"]["id"]
+            .clone();
+        let body = app
+            .graphql("query($id: ID!) { lead(id: $id) { resume { downloadUrl } } }", json!({ "id": id }), Some(&token))
+            .await;
+        let url = body["data"]["lead"]["resume"]["downloadUrl"].as_str().unwrap().to_owned();
+        let download = app.client.get(url).send().await.unwrap();
+        assert_eq!(download.status(), 200);
+        assert!(download.bytes().await.unwrap() == file, "{size} bytes come back intact");
+    }
 }

@@ -1,13 +1,15 @@
 //! The GraphQL multipart request spec (what apollo-upload-client and Python `gql` send), parsed
 //! strictly: every part accounted for, sizes enforced while the body streams in, files spooled
-//! to anonymous temporary files, and each mistake named.
+//! (in memory while small, else to anonymous temporary files), and each mistake named.
 
-use std::{collections::HashMap, io::Write};
+use std::collections::HashMap;
 
 use async_graphql::{BatchRequest, UploadValue};
 use bytes::Bytes;
 use futures_util::Stream;
 use multer::{Constraints, Multipart, SizeLimit};
+
+use super::spool::Spool;
 
 /// The `operations` and `map` parts are small JSON documents.
 const MAX_OPERATIONS_BYTES: u64 = 1024 * 1024;
@@ -48,11 +50,11 @@ where
                 }
                 let filename = field.file_name().unwrap_or_default().to_owned();
                 let content_type = field.content_type().map(|m| m.to_string());
-                let mut file = tempfile::tempfile().map_err(|e| malformed(&format!("cannot spool the upload: {e}")))?;
+                let mut spool = Spool::new().map_err(|e| malformed(&format!("cannot spool the upload: {e}")))?;
                 while let Some(chunk) = field.chunk().await.map_err(from_multer)? {
-                    file.write_all(&chunk).map_err(|e| malformed(&format!("cannot spool the upload: {e}")))?;
+                    spool.write(&chunk).map_err(|e| malformed(&format!("cannot spool the upload: {e}")))?;
                 }
-                files.push((name, UploadValue { filename, content_type, content: file }));
+                files.push((name, UploadValue { filename, content_type, content: spool.into_file() }));
             }
         }
     }

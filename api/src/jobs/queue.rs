@@ -18,6 +18,7 @@ use crate::config::JobSettings;
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
+#[derive(Clone)]
 pub struct NewEmailJob {
     pub lead_id: Option<Uuid>,
     pub kind: EmailKind,
