@@ -28,8 +28,35 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(async move { stable_query_plans(conn).await }))
         });
     Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
+}
+
+/// Turns on SQLite's query planner stability guarantee. Without it, SQLite (built with STAT4, as
+/// sqlx builds it) compiles a statement again whenever a new value is bound to a parameter that
+/// is compared with an indexed column, which is nearly every query here: that re-preparing was
+/// 14% of the server's CPU on the lead list (BENCHMARKS.md). Our plans do not depend on the
+/// values, and without ANALYZE statistics there is nothing to choose between anyway.
+async fn stable_query_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is this connection's open handle, locked for us for the duration of the call;
+    // ENABLE_QPSG takes an int (1: on) and an int pointer for the new setting, which may be null.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1,
+            std::ptr::null_mut::<i32>(),
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK {
+        return Err(sqlx::Error::Configuration(format!("sqlite3_db_config(ENABLE_QPSG) returned {rc}").into()));
+    }
+    Ok(())
 }
 
 /// Applies pending migrations. On PostgreSQL, processes starting together (API replicas,
@@ -53,4 +80,30 @@ const MIGRATION_LOCK: i64 = 0x696e_7461_6b65;
 /// Readiness: can the database answer a query right now?
 pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_keep_their_query_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().display().to_string();
+        let config = Config::from_lookup(|k| (k == "INTAKE_DATA_DIR").then(|| data_dir.clone())).unwrap();
+        let db = connect(&config).await.unwrap();
+        let mut conn = db.get_sqlite_connection_pool().acquire().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        let mut enabled = 0;
+        // SAFETY: an open, locked handle; -1 reads the setting into `enabled` without changing it.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1,
+                &mut enabled as *mut i32,
+            )
+        };
+        assert_eq!((rc, enabled), (libsqlite3_sys::SQLITE_OK, 1));
+    }
 }

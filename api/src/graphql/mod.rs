@@ -8,6 +8,7 @@ mod types;
 use async_graphql::{Context, EmptySubscription, Schema};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub mod parse_cache;
 pub mod request_shape;
 use uuid::Uuid;
 

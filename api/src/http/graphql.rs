@@ -81,7 +81,7 @@ pub async fn execute(
         Ok(chunk)
     });
     let boundary = content_type.as_deref().filter(|_| multipart).map(multer::parse_boundary);
-    let request = match boundary {
+    let mut request = match boundary {
         Some(Ok(boundary)) => {
             let limits = MultipartLimits { max_file_bytes: max_file, max_files: 1 };
             match multipart::receive(stream, &boundary, &limits).await {
@@ -110,6 +110,7 @@ pub async fn execute(
             return error_body(StatusCode::BAD_REQUEST, "GRAPHQL_VALIDATION_FAILED", &message, None);
         }
     }
+    state.parses.fill(&mut request);
     let client = client_ip::resolve(peer.ip(), &headers, &state.app.config.trusted_proxies);
 
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());

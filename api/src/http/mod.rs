@@ -4,6 +4,9 @@ mod files;
 mod graphql;
 mod health;
 mod multipart;
+mod spool;
+
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -19,7 +22,10 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{graphql::IntakeSchema, state::AppState};
+use crate::{
+    graphql::{IntakeSchema, parse_cache::ParseCache},
+    state::AppState,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,6 +33,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpState {
     pub app: AppState,
     pub schema: IntakeSchema,
+    pub parses: Arc<ParseCache>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -43,7 +50,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .with_state(HttpState { app, schema })
+        .with_state(HttpState { app, schema, parses: Arc::new(ParseCache::default()) })
         .route_layer(axum::middleware::from_fn(record_duration))
         // The GraphQL handler enforces tighter limits of its own; this bounds every other route.
         .layer(RequestBodyLimitLayer::new((config.max_upload_bytes + 2 * 1024 * 1024) as usize))
