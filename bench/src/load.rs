@@ -30,6 +30,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    fn empty() -> Self {
+        Self {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Histogram::new(3).expect("valid precision"),
+            first_failure: None,
+        }
+    }
+
     pub fn per_second(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -62,13 +72,7 @@ pub async fn run(addr: SocketAddr, connections: usize, duration: Duration, make:
         let (make, counter) = (make.clone(), counter.clone());
         tasks.push(tokio::spawn(async move { client(addr, deadline, make, counter).await }));
     }
-    let mut total = Stats {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Histogram::new(3).expect("valid precision"),
-        first_failure: None,
-    };
+    let mut total = Stats::empty();
     for task in tasks {
         let part = task.await.context("a load client panicked")??;
         total.ok += part.ok;
@@ -86,13 +90,7 @@ async fn client(
     make: MakeRequest,
     counter: Arc<std::sync::atomic::AtomicU64>,
 ) -> anyhow::Result<Stats> {
-    let mut stats = Stats {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Histogram::new(3).expect("valid precision"),
-        first_failure: None,
-    };
+    let mut stats = Stats::empty();
     let mut sender = connect(addr).await?;
     while Instant::now() < deadline {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
