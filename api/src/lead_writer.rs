@@ -83,10 +83,14 @@ async fn write(db: &DatabaseConnection, batch: &[Pending]) -> Result<(), DbErr> 
     lead::Entity::insert_many(batch.iter().map(|p| lead::ActiveModel::from(p.lead.clone())))
         .exec_without_returning(&txn)
         .await?;
-    let jobs: Vec<NewEmailJob> = batch.iter().flat_map(|p| p.jobs.iter().cloned()).collect();
+    let mut jobs = batch.iter().flat_map(|p| p.jobs.iter().cloned());
     let now = clock::now();
-    for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
-        queue::enqueue(&txn, chunk.to_vec(), now).await?;
+    loop {
+        let statement: Vec<NewEmailJob> = jobs.by_ref().take(JOBS_PER_STATEMENT).collect();
+        if statement.is_empty() {
+            break;
+        }
+        queue::enqueue(&txn, statement, now).await?;
     }
     txn.commit().await
 }

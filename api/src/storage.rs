@@ -20,8 +20,6 @@ use crate::config::{S3Settings, StorageSettings};
 
 /// Bytes read from the spooled upload per write; with S3, parts of 5 MiB go out as they fill.
 const CHUNK: usize = 256 * 1024;
-/// The smallest part S3 accepts (but for the last).
-const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 /// Files up to this size are read into memory and stored in one put.
 const SINGLE_PUT_MAX: u64 = 256 * 1024;
 
@@ -58,7 +56,21 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// Set for S3: downloads are presigned GETs straight from the bucket.
     presigner: Option<Presigner>,
+    parts: Parts,
 }
+
+/// How a large upload is cut up: each upload in flight holds `size × in_flight` bytes.
+#[derive(Clone, Copy)]
+struct Parts {
+    size: usize,
+    in_flight: usize,
+}
+
+/// A disk takes parts as they come, one at a time, so they can be small (64 uploads of 5 MB at
+/// once peaked at 294 MiB with object_store's 5 MiB parts, 160 MiB with these; BENCHMARKS.md).
+const DISK_PARTS: Parts = Parts { size: CHUNK, in_flight: 1 };
+/// S3 parts must be at least 5 MiB (but for the last); four at once, for speed.
+const S3_PARTS: Parts = Parts { size: 5 * 1024 * 1024, in_flight: 4 };
 
 #[derive(Clone)]
 struct Presigner {
@@ -83,7 +95,7 @@ impl Storage {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store =
             LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {} for résumés", dir.display()))?;
-        Ok(Self { store: Arc::new(store), presigner: None })
+        Ok(Self { store: Arc::new(store), presigner: None, parts: DISK_PARTS })
     }
 
     fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
@@ -98,7 +110,11 @@ impl Storage {
         } else {
             Arc::new(PrefixStore::new(client, settings.prefix.as_str()))
         };
-        Ok(Self { store, presigner: Some(Presigner { signer: Arc::new(signer), prefix: settings.prefix.clone() }) })
+        Ok(Self {
+            store,
+            presigner: Some(Presigner { signer: Arc::new(signer), prefix: settings.prefix.clone() }),
+            parts: S3_PARTS,
+        })
     }
 
     /// Stores a spooled upload: a small one in one put, a larger one in chunks, never holding
@@ -114,12 +130,7 @@ impl Storage {
             Content::File { file, .. } => file,
         };
         let upload = self.store.put_multipart(&path).await?;
-        // S3 parts must be at least 5 MiB, so each upload in flight holds one such part in memory;
-        // on disk, parts are written as they come, so they can be small (64 uploads of 5 MB at
-        // once peaked at 294 MiB with 5 MiB parts, 160 MiB with these; see BENCHMARKS.md).
-        // Up to four parts go to S3 at once, for speed; a disk takes them one at a time.
-        let (part_size, in_flight) = if self.presigner.is_some() { (S3_PART_BYTES, 4) } else { (CHUNK, 1) };
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.parts.size);
         let mut file = tokio::fs::File::from_std(file);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -131,7 +142,7 @@ impl Storage {
                     return Err(e.into());
                 }
             };
-            if let Err(e) = writer.wait_for_capacity(in_flight).await {
+            if let Err(e) = writer.wait_for_capacity(self.parts.in_flight).await {
                 let _ = writer.abort().await;
                 return Err(e.into());
             }

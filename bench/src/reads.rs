@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use entity::lead::{self, LeadStatus};
-use sea_orm::{EntityTrait, QuerySelect};
+use sea_orm::EntityTrait;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,10 +33,9 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
     let (mut rows, mut peaks) = (Vec::new(), Vec::new());
     for backend in backends {
         let db = RunDb::create(backend).await?;
-        seed(&db).await?;
+        let ids = Arc::new(seed(&db).await?);
         let server = Server::start(Kind::IntakeApi, &db.env(), db.path()).await?;
         let token = sign_in(&server).await?;
-        let ids = Arc::new(lead_ids(&db).await?);
 
         let token_list = token.clone();
         let list: load::MakeRequest = Arc::new(move |_| load::graphql(&json!({ "query": LIST }), Some(&token_list)));
@@ -72,15 +71,21 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
     Ok(section)
 }
 
-/// Inserts the leads straight into the database, a thousand per statement.
-async fn seed(db: &RunDb) -> anyhow::Result<()> {
+/// Inserts the leads straight into the database, a thousand per statement; returns the ids of
+/// the first thousand, for `lead(id)`.
+async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
     let state = api::startup::connect(db.config()?).await?;
     let start = Utc::now() - chrono::Duration::days(365);
+    let mut ids = Vec::with_capacity(1000);
     for chunk in (0..LEADS).collect::<Vec<_>>().chunks(1000) {
         let rows = chunk.iter().map(|&i| {
             let at = start + chrono::Duration::seconds(i as i64 * 300);
+            let id = Uuid::now_v7();
+            if ids.len() < 1000 {
+                ids.push(id);
+            }
             lead::ActiveModel::from(lead::Model {
-                id: Uuid::now_v7(),
+                id,
                 first_name: format!("First{i}"),
                 last_name: format!("Last{i}"),
                 email: format!("prospect{i}@example.com"),
@@ -99,13 +104,6 @@ async fn seed(db: &RunDb) -> anyhow::Result<()> {
         lead::Entity::insert_many(rows).exec_without_returning(&state.db).await?;
     }
     state.db.clone().close().await?;
-    Ok(())
-}
-
-async fn lead_ids(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
-    let conn = sea_orm::Database::connect(&db.config()?.database_url).await?;
-    let ids = lead::Entity::find().select_only().column(lead::Column::Id).limit(1000).into_tuple().all(&conn).await?;
-    conn.close().await?;
     Ok(ids)
 }
 
