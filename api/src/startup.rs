@@ -1,6 +1,6 @@
 //! Building and running the server: database, migrations, first admin, HTTP and worker.
 
-use std::{future::Future, net::SocketAddr};
+use std::future::Future;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -74,14 +74,14 @@ impl Application {
                 limits.prune();
             }
         });
-        let app = http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let on_stop = stop.clone();
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let served = http::server::serve(self.listener, http::router(self.state.clone()), async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests and mail");
             on_stop.cancel();
-        });
-        let served = server.await.context("HTTP server");
+        })
+        .await
+        .context("HTTP server");
         stop.cancel();
         pruner.abort();
         if let Some(worker) = worker {

@@ -4,6 +4,7 @@ mod files;
 mod graphql;
 mod health;
 mod multipart;
+pub mod server;
 mod spool;
 
 use std::sync::Arc;
