@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::config::{Config, redact_url};
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(config.database_url.clone());
+    let mut options = ConnectOptions::new(without_tls_on_loopback(&config.database_url));
     options
         .max_connections(config.db_max_connections)
         .min_connections(1)
@@ -33,6 +33,24 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             pool.after_connect(|conn, _| Box::pin(async move { stable_query_plans(conn).await }))
         });
     Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
+}
+
+/// A PostgreSQL URL on a loopback host that does not choose an `sslmode` connects without TLS.
+/// libpq's default (`prefer`) takes TLS whenever the server offers it, but on the same machine
+/// it protects nothing, and each handshake cost 100–300 ms here (two of Nagle's delayed-ACK
+/// stalls, as sqlx does not set TCP_NODELAY): most of a cold start (BENCHMARKS.md).
+fn without_tls_on_loopback(database_url: &str) -> String {
+    let Ok(mut url) = url::Url::parse(database_url) else { return database_url.to_owned() };
+    // `postgres:` is not a scheme the url crate knows, so it leaves IP addresses as text.
+    let loopback = url.host_str().is_some_and(|host| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    if !url.scheme().starts_with("postgres") || !loopback || url.query_pairs().any(|(k, _)| k == "sslmode") {
+        return database_url.to_owned();
+    }
+    url.query_pairs_mut().append_pair("sslmode", "disable");
+    url.into()
 }
 
 /// Turns on SQLite's query planner stability guarantee. Without it, SQLite (built with STAT4, as
@@ -104,6 +122,20 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_skipped_only_on_loopback_and_only_when_not_chosen() {
+        let skipped = |url: &str| without_tls_on_loopback(url).contains("sslmode=disable");
+        assert!(skipped("postgres://postgres@127.0.0.1:5432/intake"));
+        assert!(skipped("postgresql://u:p@localhost/intake?application_name=x"));
+        assert!(skipped("postgres://u@[::1]:5432/intake"));
+        assert!(!skipped("postgres://u@db.example.com/intake"));
+        assert!(!skipped("postgres://u@postgres:5432/intake"));
+        assert!(!skipped("postgres://u@10.0.0.5/intake"));
+        let chosen = "postgres://u@127.0.0.1/intake?sslmode=require";
+        assert_eq!(without_tls_on_loopback(chosen), chosen);
+        assert_eq!(without_tls_on_loopback("sqlite://data/intake.db?mode=rwc"), "sqlite://data/intake.db?mode=rwc");
+    }
 
     #[tokio::test]
     async fn sqlite_connections_keep_their_query_plans() {
