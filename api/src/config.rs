@@ -40,6 +40,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub introspection: bool,
     pub request_timeout: Duration,
+    /// `INTAKE_ASSIGNMENT=round_robin`: new leads go to the active attorneys in turn.
+    pub round_robin: bool,
 }
 
 #[derive(Clone)]
@@ -369,6 +371,14 @@ impl Config {
         };
         let request_timeout =
             Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
+        let round_robin = match get("INTAKE_ASSIGNMENT").as_deref() {
+            None | Some("none" | "") => false,
+            Some("round_robin") => true,
+            Some(other) => {
+                errors.push(format!("INTAKE_ASSIGNMENT: '{other}' is neither none nor round_robin"));
+                false
+            }
+        };
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -394,6 +404,7 @@ impl Config {
             trusted_proxies,
             cors_origins,
             introspection,
+            round_robin,
             request_timeout,
         })
     }

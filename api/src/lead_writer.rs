@@ -2,17 +2,20 @@
 //! together (group commit). A transaction costs several round trips to the database and, on
 //! SQLite, holds the one write lock throughout; under a burst of submissions, one transaction
 //! for the whole queue instead of one per lead is what keeps the form fast (see BENCHMARKS.md).
-//! Alone, a lead is written at once in a transaction of its own.
+//! Alone, a lead is written at once in a transaction of its own. The same transaction records
+//! the lead's first history events and, with round-robin assignment, takes its attorney's turn.
 
-use entity::lead;
+use entity::{email_job::EmailKind, lead};
 use std::sync::Arc;
 
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
-    clock,
+    assignment, clock,
+    history::{self, Actor, NewEvent},
     jobs::queue::{self, NewEmailJob},
+    live::{LeadChange, Live},
 };
 
 /// Leads per transaction at most; keeps statements well under the databases' parameter limits.
@@ -25,6 +28,15 @@ pub struct LeadWriter {
     queue: mpsc::Sender<Pending>,
 }
 
+/// How the writing tasks work: shared by all of them.
+#[derive(Clone)]
+pub struct WriterSettings {
+    pub db: DatabaseConnection,
+    pub live: Live,
+    /// Assign each new lead to the next active attorney, who alone gets its notification.
+    pub round_robin: bool,
+}
+
 struct Pending {
     lead: lead::Model,
     jobs: Vec<NewEmailJob>,
@@ -34,12 +46,13 @@ struct Pending {
 impl LeadWriter {
     /// Starts the writing tasks; they end when the last `LeadWriter` is dropped. SQLite takes
     /// one writer at a time, so one task writes; PostgreSQL takes `writers` transactions at once.
-    pub fn start(db: DatabaseConnection, writers: usize) -> Self {
+    pub fn start(settings: WriterSettings, writers: usize) -> Self {
         let (queue, incoming) = mpsc::channel(4 * MAX_BATCH);
-        let writers = if db.get_database_backend() == DatabaseBackend::Sqlite { 1 } else { writers.max(1) };
+        let sqlite = settings.db.get_database_backend() == DatabaseBackend::Sqlite;
+        let writers = if sqlite { 1 } else { writers.max(1) };
         let incoming = Arc::new(Mutex::new(incoming));
         for _ in 0..writers {
-            tokio::spawn(run(db.clone(), incoming.clone()));
+            tokio::spawn(run(settings.clone(), incoming.clone()));
         }
         Self { queue }
     }
@@ -54,18 +67,25 @@ impl LeadWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, incoming: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn run(settings: WriterSettings, incoming: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Whoever holds the receiver takes everything waiting, then lets the next writer take more
     // while it writes.
     while incoming.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write(&db, &batch).await {
-            Ok(()) => batch.drain(..).for_each(|p| drop(p.done.send(Ok(())))),
+        match write(&settings, &batch).await {
+            Ok(()) => {
+                let changes: Vec<LeadChange> = batch.iter().map(|p| LeadChange::Submitted(p.lead.id)).collect();
+                batch.drain(..).for_each(|p| drop(p.done.send(Ok(()))));
+                settings.live.publish(&changes).await;
+            }
             // One bad lead (say, a duplicate idempotency key) must not sink the others: write
             // them one by one, so that each gets its own answer.
             Err(_) if batch.len() > 1 => {
                 for pending in batch.drain(..) {
-                    let outcome = write(&db, std::slice::from_ref(&pending)).await;
+                    let outcome = write(&settings, std::slice::from_ref(&pending)).await;
+                    if outcome.is_ok() {
+                        settings.live.publish(&[LeadChange::Submitted(pending.lead.id)]).await;
+                    }
                     let _ = pending.done.send(outcome);
                 }
             }
@@ -78,13 +98,32 @@ async fn run(db: DatabaseConnection, incoming: Arc<Mutex<mpsc::Receiver<Pending>
     }
 }
 
-async fn write(db: &DatabaseConnection, batch: &[Pending]) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    lead::Entity::insert_many(batch.iter().map(|p| lead::ActiveModel::from(p.lead.clone())))
-        .exec_without_returning(&txn)
-        .await?;
-    let mut jobs = batch.iter().flat_map(|p| p.jobs.iter().cloned());
+async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr> {
+    let txn = settings.db.begin().await?;
+    let mut leads: Vec<lead::Model> = batch.iter().map(|p| p.lead.clone()).collect();
+    let mut jobs: Vec<NewEmailJob> = batch.iter().flat_map(|p| p.jobs.iter().cloned()).collect();
+    let mut events: Vec<NewEvent> = leads.iter().map(|l| NewEvent::submitted(l.id, l.duplicate_of)).collect();
+    if settings.round_robin {
+        let turns = assignment::next_attorneys(&txn, leads.len()).await?;
+        for (lead, attorney) in leads.iter_mut().zip(turns) {
+            lead.assigned_to = Some(attorney.id);
+            events.push(NewEvent::assigned(lead.id, Actor::System, None, Some(attorney.id)));
+            // The assignee alone hears of it: one notification instead of one to everyone.
+            let Some(template) =
+                jobs.iter().position(|j| j.lead_id == Some(lead.id) && j.kind == EmailKind::LeadNotification)
+            else {
+                continue;
+            };
+            let mut notification = jobs[template].clone();
+            jobs.retain(|j| !(j.lead_id == Some(lead.id) && j.kind == EmailKind::LeadNotification));
+            notification.recipient = attorney.email;
+            jobs.push(notification);
+        }
+    }
+    lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
     let now = clock::now();
+    history::record(&txn, events, now).await?;
+    let mut jobs = jobs.into_iter();
     loop {
         let statement: Vec<NewEmailJob> = jobs.by_ref().take(JOBS_PER_STATEMENT).collect();
         if statement.is_empty() {

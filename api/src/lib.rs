@@ -1,5 +1,6 @@
 //! Intake: the library behind the `intake` binary.
 
+pub mod assignment;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;
@@ -10,11 +11,15 @@ pub mod error;
 pub mod file_links;
 pub mod graphql;
 pub mod health_probe;
+pub mod history;
 pub mod http;
 pub mod jobs;
+pub mod lead_changes;
+pub mod lead_list;
 pub mod lead_writer;
 pub mod leads;
 pub mod limits;
+pub mod live;
 pub mod mail;
 pub mod metrics;
 pub mod resume;
@@ -22,6 +27,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod storage;
 pub mod telemetry;
 pub mod users;

@@ -22,6 +22,10 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+pub fn db_statement() {
+    metrics::counter!("intake_db_statements_total").increment(1);
+}
+
 pub fn lead_submitted() {
     metrics::counter!("intake_leads_submitted_total").increment(1);
 }

@@ -66,6 +66,8 @@ impl Application {
         );
         let stop = CancellationToken::new();
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        // Subscribers here hear of changes made by every process (PostgreSQL).
+        let live = self.state.live.spawn_listener(stop.child_token());
         let limits = self.state.limits.clone();
         let pruner = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -86,6 +88,9 @@ impl Application {
         pruner.abort();
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(live) = live {
+            let _ = live.await;
         }
         self.state.db.clone().close().await.ok();
         served

@@ -1,13 +1,23 @@
 //! Everything a request or a job needs, built once at start-up and shared.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use crate::{
-    auth::TokenKeys, config::Config, file_links::FileLinks, jobs::Worker, lead_writer::LeadWriter, limits::Limits,
-    mail::Mailer, storage::Storage,
+    auth::TokenKeys,
+    config::Config,
+    file_links::FileLinks,
+    jobs::Worker,
+    lead_writer::{LeadWriter, WriterSettings},
+    limits::Limits,
+    live::Live,
+    mail::Mailer,
+    storage::Storage,
 };
 
 #[derive(Clone)]
@@ -22,17 +32,30 @@ pub struct AppState {
     pub jobs_enqueued: Arc<Notify>,
     pub limits: Arc<Limits>,
     pub lead_writer: LeadWriter,
+    /// Lead changes, for subscriptions.
+    pub live: Live,
+    /// SQL statements this process has run (also in `/metrics`): how tests bound the
+    /// statements a query takes.
+    pub statements: Arc<AtomicU64>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+    pub fn new(config: Config, mut db: DatabaseConnection) -> anyhow::Result<Self> {
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::db_statement();
+        });
         let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
         let config_limits = config.limits;
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
         // Half the pool writes leads at most, so that reads always find a connection.
-        let lead_writer = LeadWriter::start(db.clone(), (config.db_max_connections as usize / 2).max(1));
+        let live = Live::new(db.clone());
+        let writer = WriterSettings { db: db.clone(), live: live.clone(), round_robin: config.round_robin };
+        let lead_writer = LeadWriter::start(writer, (config.db_max_connections as usize / 2).max(1));
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -43,17 +66,18 @@ impl AppState {
             jobs_enqueued: Arc::new(Notify::new()),
             limits: Arc::new(Limits::new(config_limits)),
             lead_writer,
+            live,
+            statements,
         })
     }
 
     pub fn worker(&self) -> Worker {
-        let listen_url = self.config.database_url.starts_with("postgres").then(|| self.config.database_url.clone());
         Worker::new(
             self.db.clone(),
+            self.live.clone(),
             self.mailer.clone(),
             self.config.jobs.clone(),
             self.jobs_enqueued.clone(),
-            listen_url,
         )
     }
 }

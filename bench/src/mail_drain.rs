@@ -56,6 +56,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
         resume_file_name: "cv.pdf".into(),
         submitted_at: api::clock::now(),
         lead_url: "http://localhost:8000/graphql".into(),
+        duplicate_of: None,
     })?;
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk

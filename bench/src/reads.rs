@@ -99,6 +99,9 @@ async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
                 reached_out_at: None,
                 reached_out_by: None,
                 client_submission_id: None,
+                assigned_to: None,
+                duplicate_of: None,
+                email_key: format!("prospect{i}@example.com"),
             })
         });
         lead::Entity::insert_many(rows).exec_without_returning(&state.db).await?;

@@ -33,6 +33,12 @@ pub struct Model {
     /// The public form's idempotency key: a retry with the same id gets the first receipt.
     #[sea_orm(unique)]
     pub client_submission_id: Option<Uuid>,
+    /// The attorney (or admin) working this lead.
+    pub assigned_to: Option<Uuid>,
+    /// The first lead submitted with the same email address, when this one repeats it.
+    pub duplicate_of: Option<Uuid>,
+    /// `email` in lower case: how repeat submissions are found.
+    pub email_key: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,5 +2,8 @@
 
 pub mod email_job;
 pub mod lead;
+pub mod lead_event;
+pub mod lead_note;
 pub mod refresh_token;
+pub mod replaced_resume;
 pub mod user;

@@ -6,6 +6,7 @@ mod m20261121_000001_create_users;
 mod m20261121_000002_create_leads;
 mod m20261121_000003_create_email_jobs;
 mod m20261121_000004_sessions_and_idempotency;
+mod m20261121_000005_attorney_workflow;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_leads::Migration),
             Box::new(m20261121_000003_create_email_jobs::Migration),
             Box::new(m20261121_000004_sessions_and_idempotency::Migration),
+            Box::new(m20261121_000005_attorney_workflow::Migration),
         ]
     }
 }

@@ -39,6 +39,7 @@ async fn enqueue(app: &TestApp, n: usize) -> HashSet<String> {
         resume_file_name: "cv.pdf".into(),
         submitted_at: api::clock::now(),
         lead_url: "http://localhost/graphql".into(),
+        duplicate_of: None,
     })
     .unwrap();
     let jobs = (0..n)

@@ -1,20 +1,26 @@
 //! The GraphQL schema. Resolvers translate between GraphQL and the domain modules, nothing more.
 
 mod email_jobs;
+mod history;
+mod lead;
+mod loaders;
 mod mutation;
 mod query;
+mod stats;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 pub mod parse_cache;
 pub mod request_shape;
 use uuid::Uuid;
 
 use crate::{auth::Session, error::AppError, state::AppState};
 
-pub type IntakeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type IntakeSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deep enough for GraphiQL's and graphql-js's introspection queries, far short of a bomb.
 pub const MAX_DEPTH: usize = 15;
@@ -23,8 +29,10 @@ pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn build(state: AppState) -> IntakeSchema {
     let introspection = state.config.introspection;
-    let mut schema = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let loaders = loaders::new(state.db.clone());
+    let mut schema = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(state)
+        .data(loaders)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if !introspection {
@@ -43,11 +51,15 @@ fn client_ip(ctx: &Context<'_>) -> std::net::IpAddr {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }
 
 fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
+}
+
+fn loaders_of<'a>(ctx: &Context<'a>) -> &'a loaders::Loaders {
+    ctx.data_unchecked::<loaders::Loaders>()
 }
 
 fn session<'a>(ctx: &Context<'a>) -> &'a Session {

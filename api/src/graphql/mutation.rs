@@ -1,13 +1,17 @@
 use async_graphql::{Context, ID, Object, Result, Upload};
 
 use super::{
-    client_ip, parse_id, session, state,
-    types::{AuthPayload, CreateUserInput, Lead, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
+    client_ip,
+    history::LeadNote,
+    lead::{Lead, UpdateLeadInput},
+    parse_id, session, state,
+    types::{AuthPayload, CreateUserInput, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
 };
 use crate::{
     auth::refresh,
     clock,
     error::AppError,
+    lead_changes::{self, LeadCorrections},
     leads::{self, ResumeUpload, SubmitLead},
     sessions,
     users::{self, NewUser, UserChanges},
@@ -78,8 +82,47 @@ impl LeadMutation {
     async fn update_lead_status(&self, ctx: &Context<'_>, id: ID, status: LeadStatus) -> Result<Lead> {
         let actor = session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
-        let lead = leads::update_status(&state(ctx).db, id, status.into(), actor).await?;
-        Ok(Lead(lead))
+        Ok(Lead(lead_changes::update_status(state(ctx), id, status.into(), actor).await?))
+    }
+
+    /// Corrects the prospect's names or email, and/or replaces the résumé (a multipart
+    /// upload, like `submitLead`'s). The replaced file stays downloadable from the history.
+    /// Attorneys and admins.
+    async fn update_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateLeadInput,
+        resume: Option<Upload>,
+    ) -> Result<Lead> {
+        let actor = session(ctx).staff()?;
+        let id = parse_id(&id, "id")?;
+        let upload = resume
+            .map(|r| {
+                r.value(ctx)
+                    .map_err(|_| AppError::bad_input("resume", "is missing: attach the file as a multipart upload"))
+            })
+            .transpose()?
+            .map(|u| ResumeUpload { file_name: u.filename, file: u.content });
+        let corrections =
+            LeadCorrections { first_name: input.first_name, last_name: input.last_name, email: input.email };
+        Ok(Lead(lead_changes::update(state(ctx), id, corrections, upload, actor).await?))
+    }
+
+    /// Adds a note to a lead (at most 10,000 characters). Attorneys and admins.
+    async fn add_lead_note(&self, ctx: &Context<'_>, lead_id: ID, body: String) -> Result<LeadNote> {
+        let actor = session(ctx).staff()?;
+        let lead_id = parse_id(&lead_id, "leadId")?;
+        Ok(LeadNote(lead_changes::add_note(state(ctx), lead_id, &body, actor).await?))
+    }
+
+    /// Assigns a lead to an active attorney or admin; `userId: null` unassigns it. Attorneys
+    /// and admins.
+    async fn assign_lead(&self, ctx: &Context<'_>, id: ID, user_id: Option<ID>) -> Result<Lead> {
+        let actor = session(ctx).staff()?;
+        let id = parse_id(&id, "id")?;
+        let assignee = user_id.map(|u| parse_id(&u, "userId")).transpose()?;
+        Ok(Lead(lead_changes::assign(state(ctx), id, assignee, actor).await?))
     }
 
     /// Adds an account. Admins only.

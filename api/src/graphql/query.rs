@@ -1,12 +1,18 @@
 use async_graphql::{Context, ID, Object, Result};
 
-use super::{
-    parse_id, session, state,
-    types::{Lead, LeadConnection, LeadStatus, User},
-};
-use crate::{error::AppError, leads, users};
+use chrono::{DateTime, Utc};
 
-const DEFAULT_PAGE_SIZE: i32 = 20;
+use super::{
+    lead::{Lead, LeadConnection, LeadFilter, LeadOrder, merged_filter},
+    parse_id, session, state,
+    stats::LeadStats,
+    types::{LeadStatus, User},
+};
+use crate::{
+    error::AppError,
+    lead_list::{self, Paging},
+    leads, stats, users,
+};
 
 #[derive(Default)]
 pub struct LeadQuery;
@@ -26,21 +32,41 @@ impl LeadQuery {
         Ok(lead.map(Lead))
     }
 
-    /// Leads, newest first, `first` (at most 100) at a time; pass the previous page's
-    /// `endCursor` as `after` for the next. `search` matches first name, last name or email,
-    /// ignoring case. Attorneys and admins.
+    /// Leads matching `filter`, in `orderBy` order (newest first by default), a page at a
+    /// time (at most 100): `first` after the previous page's `endCursor`, or `last` before a
+    /// page's `startCursor`. Without either, the first 20. `status` and `search` are the
+    /// older spelling of `filter.status` and `filter.search`. Attorneys and admins.
+    #[allow(clippy::too_many_arguments)]
     async fn leads(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
+        filter: Option<LeadFilter>,
+        order_by: Option<LeadOrder>,
+        first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         status: Option<LeadStatus>,
         search: Option<String>,
     ) -> Result<LeadConnection> {
         session(ctx).staff()?;
-        let filter = leads::LeadFilter { status: status.map(Into::into), search };
-        let page = leads::list(&state(ctx).db, filter, first.unwrap_or(DEFAULT_PAGE_SIZE), after.as_deref()).await?;
-        Ok(page.into())
+        let filter = merged_filter(filter, status, search)?;
+        let order = order_by.map(Into::into).unwrap_or_default();
+        let paging = Paging { first, after, last, before };
+        Ok(lead_list::list(&state(ctx).db, filter, order, paging).await?.into())
+    }
+
+    /// Counts per status, submissions per day, and time to reach out (median, 90th
+    /// percentile), overall and per attorney, over the leads submitted in `[from, to)`;
+    /// either end may be left open. Attorneys and admins.
+    async fn lead_stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats> {
+        session(ctx).staff()?;
+        Ok(LeadStats(stats::compute(&state(ctx).db, from, to).await?))
     }
 
     /// Every account. Admins only.

@@ -28,8 +28,8 @@ pub async fn download(
     if let Err(e) = state.app.links.verify(&key, expires, &sig, clock::now()) {
         return refuse(StatusCode::FORBIDDEN, &e.to_string());
     }
-    let lead = match leads::find_by_resume_key(&state.app.db, &key).await {
-        Ok(Some(lead)) => lead,
+    let file = match leads::find_resume(&state.app.db, &key).await {
+        Ok(Some(file)) => file,
         Ok(None) => return refuse(StatusCode::NOT_FOUND, "this file no longer exists"),
         Err(e) => {
             tracing::error!(error = ?e, "looking up a résumé");
@@ -46,10 +46,10 @@ pub async fn download(
     let mut response = Body::from_stream(object.stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, object.size.into());
-    if let Ok(v) = HeaderValue::from_str(&lead.resume_content_type) {
+    if let Ok(v) = HeaderValue::from_str(&file.content_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&lead.resume_file_name)) {
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&file.file_name)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -17,7 +17,7 @@ use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Body,
-    extract::{ConnectInfo, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
@@ -47,8 +47,12 @@ const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https
     style-src 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; font-src https://unpkg.com data:; \
     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-pub async fn graphiql() -> impl IntoResponse {
-    ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(include_str!("graphiql.html")))
+/// GraphiQL, or the subscription WebSocket when the request asks for an upgrade.
+pub async fn graphiql_or_subscriptions(State(state): State<HttpState>, request: Request) -> Response {
+    if request.headers().contains_key(header::UPGRADE) {
+        return super::live::upgrade(state, request).await;
+    }
+    ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(include_str!("graphiql.html"))).into_response()
 }
 
 pub async fn execute(

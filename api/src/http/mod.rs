@@ -3,6 +3,7 @@
 mod files;
 mod graphql;
 mod health;
+mod live;
 mod multipart;
 pub mod server;
 mod spool;
@@ -46,7 +47,7 @@ pub fn router(app: AppState) -> Router {
         tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
     });
     let router = Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql", get(graphql::graphiql_or_subscriptions).post(graphql::execute))
         .route("/files/{*key}", get(files::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -12,10 +12,10 @@ pub const CHANNEL: &str = "intake_email_jobs";
 
 /// Listens until `stop`, waking `wake` on every notification; reconnects after a lost
 /// connection and then wakes once, in case something was enqueued meanwhile.
-pub fn spawn_listener(database_url: String, wake: Arc<Notify>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn_listener(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match listen(&database_url).await {
+            match listen(&pool).await {
                 Ok(mut listener) => {
                     tracing::info!("mail worker: listening for new jobs (LISTEN {CHANNEL})");
                     wake.notify_one();
@@ -46,8 +46,9 @@ pub fn spawn_listener(database_url: String, wake: Arc<Notify>, stop: Cancellatio
     })
 }
 
-async fn listen(database_url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect(database_url).await?;
+async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
+    // Through the pool: the same connect options (TLS choice, timeouts) as every connection.
+    let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

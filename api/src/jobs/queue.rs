@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::email_job::{self, EmailKind, JobState};
+use entity::{
+    email_job::{self, EmailKind, JobState},
+    lead_event::EventKind,
+};
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set,
@@ -11,9 +14,13 @@ use sea_orm::{
     QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
 };
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::config::JobSettings;
+use crate::{
+    config::JobSettings,
+    history::{self, Actor, NewEvent},
+};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
@@ -98,8 +105,23 @@ pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now:
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(job.id))
         .exec(conn)
-        .await
-        .map(drop)
+        .await?;
+    record_in_history(conn, job, now, json!({})).await
+}
+
+/// The lead's history shows every send and every failure, by the system.
+async fn record_in_history(
+    conn: &impl ConnectionTrait,
+    job: &email_job::Model,
+    now: DateTime<Utc>,
+    mut data: serde_json::Value,
+) -> Result<(), DbErr> {
+    let Some(lead_id) = job.lead_id else { return Ok(()) };
+    let kind = if data.get("error").is_some() { EventKind::EmailFailed } else { EventKind::EmailSent };
+    data["jobId"] = json!(job.id);
+    data["recipient"] = json!(job.recipient);
+    data["attempt"] = json!(job.attempts);
+    history::record(conn, vec![NewEvent { lead_id, kind, actor: Actor::System, data }], now).await
 }
 
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
@@ -128,6 +150,8 @@ pub async fn mark_failed(
         .filter(C::Id.eq(job.id))
         .exec(conn)
         .await?;
+    let data = json!({ "error": truncate(error, 2000), "willRetry": state == JobState::Queued });
+    record_in_history(conn, job, now, data).await?;
     Ok(state)
 }
 

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Instant};
 use chrono::{DateTime, Utc};
 use entity::email_job::{self, EmailKind, JobState};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseBackend, DatabaseConnection, TransactionTrait};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use super::{notify, queue};
 use crate::{
     clock,
     config::JobSettings,
+    live::{LeadChange, Live},
     mail::{
         Mailer, SendError, mask_email, mask_emails_in,
         messages::{self, LeadMail, Sender},
@@ -25,11 +26,11 @@ use crate::{
 #[derive(Clone)]
 pub struct Worker {
     db: DatabaseConnection,
+    /// Sent and failed mails are history: subscribers to the lead hear of them.
+    live: Live,
     mailer: Mailer,
     settings: JobSettings,
     wake: Arc<Notify>,
-    /// PostgreSQL URL to LISTEN on for jobs enqueued by other processes.
-    listen_url: Option<String>,
 }
 
 /// What one drain did.
@@ -41,14 +42,8 @@ pub struct DrainReport {
 }
 
 impl Worker {
-    pub fn new(
-        db: DatabaseConnection,
-        mailer: Mailer,
-        settings: JobSettings,
-        wake: Arc<Notify>,
-        listen_url: Option<String>,
-    ) -> Self {
-        Self { db, mailer, settings, wake, listen_url }
+    pub fn new(db: DatabaseConnection, live: Live, mailer: Mailer, settings: JobSettings, wake: Arc<Notify>) -> Self {
+        Self { db, live, mailer, settings, wake }
     }
 
     /// Runs until `shutdown`: drains what is due, then sleeps until woken (a job enqueued in this
@@ -56,8 +51,11 @@ impl Worker {
     /// finished before stopping.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(concurrency = self.settings.concurrency, "mail worker started");
-        let listener =
-            self.listen_url.clone().map(|url| notify::spawn_listener(url, self.wake.clone(), shutdown.child_token()));
+        // On PostgreSQL, jobs enqueued by other processes wake this one through LISTEN.
+        let listener = (self.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+            let pool = self.db.get_postgres_connection_pool().clone();
+            notify::spawn_listener(pool, self.wake.clone(), shutdown.child_token())
+        });
         loop {
             if let Err(e) = self.run_pending(clock::now()).await {
                 tracing::error!(error = %mask_emails_in(&format!("{e:#}")), "mail worker: draining the queue failed; will retry");
@@ -112,7 +110,10 @@ impl Worker {
         let now = claimed_at.max(clock::now());
         match result {
             Ok(()) => {
-                queue::mark_sent(&self.db, job, now).await?;
+                let txn = self.db.begin().await?;
+                queue::mark_sent(&txn, job, now).await?;
+                txn.commit().await?;
+                self.announce(job).await;
                 metrics::email_attempt(job.kind, "sent", latency);
                 tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
                 Ok(JobState::Sent)
@@ -122,7 +123,10 @@ impl Worker {
                 // Servers quote the recipient in their answers: keep the full text in the job
                 // row, but not in the log.
                 let logged = mask_emails_in(&e.to_string());
-                let state = queue::mark_failed(&self.db, job, &e.to_string(), permanent, now, &self.settings).await?;
+                let txn = self.db.begin().await?;
+                let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
+                txn.commit().await?;
+                self.announce(job).await;
                 match state {
                     JobState::Dead => {
                         metrics::email_attempt(job.kind, "dead", latency);
@@ -135,6 +139,12 @@ impl Worker {
                 }
                 Ok(state)
             }
+        }
+    }
+
+    async fn announce(&self, job: &email_job::Model) {
+        if let Some(lead) = job.lead_id {
+            self.live.publish(&[LeadChange::Updated(lead)]).await;
         }
     }
 

@@ -23,6 +23,17 @@ pub struct LeadMail {
     pub submitted_at: DateTime<Utc>,
     /// Where an attorney opens the lead.
     pub lead_url: String,
+    /// The earlier lead with the same email address, when this one repeats it. (Absent in
+    /// jobs queued before duplicates were tracked.)
+    #[serde(default)]
+    pub duplicate_of: Option<EarlierLead>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EarlierLead {
+    pub lead_id: Uuid,
+    pub submitted_at: DateTime<Utc>,
+    pub lead_url: String,
 }
 
 pub struct Sender<'a> {
@@ -108,6 +119,7 @@ mod tests {
             resume_file_name: "cv.pdf".into(),
             submitted_at: Utc::now(),
             lead_url: "http://x/graphql?query=a&b=\"c\"".into(),
+            duplicate_of: None,
         };
         let ctx = context! { lead => &lead, firm_name => "Firm & Partners", submitted => "now" };
         let html = TEMPLATES.get_template("notification.html").unwrap().render(&ctx).unwrap();

@@ -1,0 +1,153 @@
+//! Live lead events for subscriptions. Every change is published after it commits: on
+//! PostgreSQL with NOTIFY, so that every API replica hears it (each LISTENs and passes what it
+//! hears to its own subscribers); on SQLite, whose one process is the whole system, straight to
+//! this process's subscribers.
+
+use std::{str::FromStr, time::Duration};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement,
+    sqlx::postgres::{PgListener, PgPool},
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const CHANNEL: &str = "intake_leads";
+/// Events a slow subscriber may fall behind by before it misses some.
+const BACKLOG: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeadChange {
+    Submitted(Uuid),
+    Updated(Uuid),
+}
+
+impl LeadChange {
+    pub fn lead_id(self) -> Uuid {
+        match self {
+            Self::Submitted(id) | Self::Updated(id) => id,
+        }
+    }
+
+    fn encode(self) -> String {
+        match self {
+            Self::Submitted(id) => format!("submitted:{id}"),
+            Self::Updated(id) => format!("updated:{id}"),
+        }
+    }
+}
+
+impl FromStr for LeadChange {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (kind, id) = s.split_once(':').ok_or(())?;
+        let id = id.parse().map_err(drop)?;
+        match kind {
+            "submitted" => Ok(Self::Submitted(id)),
+            "updated" => Ok(Self::Updated(id)),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Live {
+    db: DatabaseConnection,
+    local: broadcast::Sender<LeadChange>,
+}
+
+impl Live {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, local: broadcast::channel(BACKLOG).0 }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LeadChange> {
+        self.local.subscribe()
+    }
+
+    /// Tells every subscriber, in every process. Call it after the change has committed. A
+    /// failure is logged, not returned: the change itself is safely stored.
+    pub async fn publish(&self, changes: &[LeadChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            for change in changes {
+                let _ = self.local.send(*change);
+            }
+            return;
+        }
+        // One NOTIFY for all of them: a payload may hold up to 8000 bytes, 200 changes.
+        for chunk in changes.chunks(200) {
+            let payload = chunk.iter().map(|c| c.encode()).collect::<Vec<_>>().join(",");
+            let notify = Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            );
+            if let Err(e) = self.db.execute_raw(notify).await {
+                tracing::warn!(error = %e, "could not publish a lead change to subscribers");
+            }
+        }
+    }
+
+    /// PostgreSQL: LISTENs until `stop` and hands what it hears to this process's subscribers,
+    /// reconnecting after a lost connection. (Changes made while it is disconnected are not
+    /// replayed: a dashboard that reconnects reloads its list anyway.)
+    pub fn spawn_listener(&self, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return None;
+        }
+        let pool = self.db.get_postgres_connection_pool().clone();
+        let local = self.local.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match listen(&pool).await {
+                    Ok(mut listener) => loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            received = listener.try_recv() => match received {
+                                Ok(Some(notification)) => {
+                                    for change in notification.payload().split(',').filter_map(|c| c.parse().ok()) {
+                                        let _ = local.send(change);
+                                    }
+                                }
+                                Ok(None) | Err(_) => {
+                                    tracing::warn!("subscriptions: LISTEN connection lost; reconnecting");
+                                    break;
+                                }
+                            },
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "subscriptions: cannot LISTEN; retrying"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }))
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_survive_the_notify_payload() {
+        let id = Uuid::now_v7();
+        for change in [LeadChange::Submitted(id), LeadChange::Updated(id)] {
+            assert_eq!(change.encode().parse::<LeadChange>(), Ok(change));
+        }
+        assert!("deleted:x".parse::<LeadChange>().is_err());
+    }
+}

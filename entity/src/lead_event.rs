@@ -1,0 +1,54 @@
+use sea_orm::entity::prelude::*;
+
+/// What happened to a lead. The details of each kind are in `data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum EventKind {
+    #[sea_orm(string_value = "submitted")]
+    Submitted,
+    #[sea_orm(string_value = "status_changed")]
+    StatusChanged,
+    #[sea_orm(string_value = "fields_updated")]
+    FieldsUpdated,
+    #[sea_orm(string_value = "resume_replaced")]
+    ResumeReplaced,
+    #[sea_orm(string_value = "assigned")]
+    Assigned,
+    #[sea_orm(string_value = "note_added")]
+    NoteAdded,
+    #[sea_orm(string_value = "email_sent")]
+    EmailSent,
+    #[sea_orm(string_value = "email_failed")]
+    EmailFailed,
+}
+
+/// Who did it: a signed-in user, the system (worker, round-robin), or the prospect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ActorKind {
+    #[sea_orm(string_value = "user")]
+    User,
+    #[sea_orm(string_value = "system")]
+    System,
+    #[sea_orm(string_value = "prospect")]
+    Prospect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "lead_events")]
+pub struct Model {
+    /// A UUIDv7: ordering by id is ordering by time of recording.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub lead_id: Uuid,
+    pub kind: EventKind,
+    pub actor_kind: ActorKind,
+    pub actor_id: Option<Uuid>,
+    pub data: Json,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
