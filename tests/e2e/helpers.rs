@@ -226,6 +226,39 @@ impl TestApp {
         self.login(email, "attorney-password-1").await
     }
 
+    /// Creates an attorney and returns their id and access token.
+    pub async fn attorney_with_id(&self, email: &str) -> (String, String) {
+        let token = self.attorney(email).await;
+        let me = self.graphql("{ me { id } }", json!({}), Some(&token)).await;
+        (me["data"]["me"]["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// A GraphQL multipart request with one file in `variables.<file_variable>`.
+    pub async fn graphql_with_file(
+        &self,
+        query: &str,
+        variables: Value,
+        file_variable: &str,
+        file: (&str, Vec<u8>),
+        token: &str,
+    ) -> Value {
+        let operations = json!({ "query": query, "variables": variables });
+        let part = reqwest::multipart::Part::bytes(file.1).file_name(file.0.to_owned());
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", json!({ "0": [format!("variables.{file_variable}")] }).to_string())
+            .part("0", part);
+        let request = self.client.post(format!("{}/graphql", self.address)).bearer_auth(token).multipart(form);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Another API server on the same database and data dir, as a second replica would be.
+    /// It stops when dropped.
+    pub async fn replica(&self) -> Replica {
+        let running = start(&self.vars).await;
+        Replica { address: running.address, _stop: running.stop }
+    }
+
     /// Sends every mail that is due now, through the worker's own code path.
     pub async fn drain_mail(&self) -> DrainReport {
         self.drain_mail_at(api::clock::now()).await
@@ -282,6 +315,11 @@ pub fn error_code(body: &Value) -> &str {
 
 pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"].as_str().unwrap_or_else(|| panic!("no error field in {body}"))
+}
+
+pub struct Replica {
+    pub address: String,
+    _stop: oneshot::Sender<()>,
 }
 
 struct Running {

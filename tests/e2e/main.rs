@@ -17,3 +17,7 @@ mod pipeline;
 mod schema;
 mod sessions;
 mod storage;
+mod workflow_find;
+mod workflow_follow;
+mod workflow_live;
+mod workflow_numbers;

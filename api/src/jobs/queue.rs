@@ -106,14 +106,13 @@ pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now:
         .filter(C::Id.eq(job.id))
         .exec(conn)
         .await?;
-    record_in_history(conn, job, now, json!({})).await
+    record_in_history(conn, job, json!({})).await
 }
 
 /// The lead's history shows every send and every failure, by the system.
 async fn record_in_history(
     conn: &impl ConnectionTrait,
     job: &email_job::Model,
-    now: DateTime<Utc>,
     mut data: serde_json::Value,
 ) -> Result<(), DbErr> {
     let Some(lead_id) = job.lead_id else { return Ok(()) };
@@ -121,7 +120,8 @@ async fn record_in_history(
     data["jobId"] = json!(job.id);
     data["recipient"] = json!(job.recipient);
     data["attempt"] = json!(job.attempts);
-    history::record(conn, vec![NewEvent { lead_id, kind, actor: Actor::System, data }], now).await
+    // At the time it really happened, which a drain run for a later time (tests) is not.
+    history::record(conn, vec![NewEvent { lead_id, kind, actor: Actor::System, data }], crate::clock::now()).await
 }
 
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
@@ -151,7 +151,7 @@ pub async fn mark_failed(
         .exec(conn)
         .await?;
     let data = json!({ "error": truncate(error, 2000), "willRetry": state == JobState::Queued });
-    record_in_history(conn, job, now, data).await?;
+    record_in_history(conn, job, data).await?;
     Ok(state)
 }
 
