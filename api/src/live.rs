@@ -3,15 +3,14 @@
 //! hears to its own subscribers); on SQLite, whose one process is the whole system, straight to
 //! this process's subscribers.
 
-use std::{str::FromStr, time::Duration};
+use std::str::FromStr;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement,
-    sqlx::postgres::{PgListener, PgPool},
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::jobs::notify;
 
 pub const CHANNEL: &str = "intake_leads";
 /// Events a slow subscriber may fall behind by before it misses some.
@@ -93,49 +92,27 @@ impl Live {
         }
     }
 
-    /// PostgreSQL: LISTENs until `stop` and hands what it hears to this process's subscribers,
-    /// reconnecting after a lost connection. (Changes made while it is disconnected are not
-    /// replayed: a dashboard that reconnects reloads its list anyway.)
+    /// PostgreSQL: LISTENs until `stop` and hands what it hears to this process's subscribers.
+    /// (Changes made while it is disconnected are not replayed: a dashboard that reconnects
+    /// reloads its list anyway.)
     pub fn spawn_listener(&self, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             return None;
         }
         let pool = self.db.get_postgres_connection_pool().clone();
         let local = self.local.clone();
-        Some(tokio::spawn(async move {
-            loop {
-                match listen(&pool).await {
-                    Ok(mut listener) => loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            received = listener.try_recv() => match received {
-                                Ok(Some(notification)) => {
-                                    for change in notification.payload().split(',').filter_map(|c| c.parse().ok()) {
-                                        let _ = local.send(change);
-                                    }
-                                }
-                                Ok(None) | Err(_) => {
-                                    tracing::warn!("subscriptions: LISTEN connection lost; reconnecting");
-                                    break;
-                                }
-                            },
-                        }
-                    },
-                    Err(e) => tracing::warn!(error = %e, "subscriptions: cannot LISTEN; retrying"),
+        Some(notify::spawn_listener(
+            pool,
+            CHANNEL,
+            stop,
+            || {},
+            move |payload| {
+                for change in payload.split(',').filter_map(|c| c.parse().ok()) {
+                    let _ = local.send(change);
                 }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-        }))
+            },
+        ))
     }
-}
-
-async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, PDF, TestApp, lead_input, post_graphql, submit_form},
+    helpers::{Backend, KillOnDrop, PDF, TestApp, lead_input, post_graphql, submit_form},
     on_both_backends,
 };
 
@@ -36,15 +36,6 @@ async fn a_separate_worker_process_sends_the_queued_mail(backend: Backend) {
 }
 
 /// Stops the server even when an assertion fails half-way.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn intake(data_dir: &std::path::Path, port: u16) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_intake"));
     cmd.env_clear()

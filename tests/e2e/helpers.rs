@@ -317,6 +317,17 @@ pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"].as_str().unwrap_or_else(|| panic!("no error field in {body}"))
 }
 
+/// A child process that is killed when the test ends, passed or not: a panicking test must
+/// not leave a server or worker behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Replica {
     pub address: String,
     _stop: oneshot::Sender<()>,

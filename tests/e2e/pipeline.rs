@@ -16,7 +16,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::{
-    helpers::{Backend, PDF, TestApp, error_code, later, lead_input},
+    helpers::{Backend, KillOnDrop, PDF, TestApp, error_code, later, lead_input},
     on_both_backends,
 };
 
@@ -87,15 +87,16 @@ async fn a_worker_killed_mid_batch_loses_nothing(backend: Backend) {
     let mut env = app.env().clone();
     env.insert("INTAKE_MAIL_LEASE".into(), "5".into());
     env.insert("INTAKE_MAIL_CONCURRENCY".into(), "4".into());
-    let mut worker =
-        Command::new(env!("CARGO_BIN_EXE_intake")).arg("worker").envs(&env).stderr(Stdio::null()).spawn().unwrap();
+    let mut worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_intake")).arg("worker").envs(&env).stderr(Stdio::null()).spawn().unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while app.smtp.messages().len() < 4 {
         assert!(Instant::now() < deadline, "the worker sent nothing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    worker.kill().unwrap(); // SIGKILL
-    worker.wait().unwrap();
+    worker.0.kill().unwrap(); // SIGKILL
+    worker.0.wait().unwrap();
     let before = app.smtp.messages().len();
     assert!(before < 40, "killed mid-batch ({before} sent)");
     assert!(!all_sent(&app).await);
@@ -228,13 +229,14 @@ async fn notify_wakes_a_worker_in_another_process() {
     let mut env = app.env().clone();
     env.insert("INTAKE_MAIL_POLL_INTERVAL".into(), "300".into());
     env.insert("RUST_LOG".into(), "info".into());
-    let mut worker =
-        Command::new(env!("CARGO_BIN_EXE_intake")).arg("worker").envs(&env).stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = BufReader::new(worker.stderr.take().unwrap());
+    let mut worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_intake")).arg("worker").envs(&env).stderr(Stdio::piped()).spawn().unwrap(),
+    );
+    let stderr = BufReader::new(worker.0.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
-            if line.contains("listening for new jobs") {
+            if line.contains("LISTEN") && line.contains("intake_email_jobs") {
                 let _ = tx.send(());
             }
         }
@@ -246,8 +248,7 @@ async fn notify_wakes_a_worker_in_another_process() {
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     let mails = app.smtp.wait_for(2, Duration::from_secs(10)).await;
     let latency = started.elapsed();
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    drop(worker);
     assert_eq!(mails.len(), 2);
     assert!(latency < Duration::from_secs(5), "delivered {latency:?} after submission, far below the 300 s poll");
     eprintln!("NOTIFY wake-up to delivery: {latency:?}");

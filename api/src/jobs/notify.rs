@@ -1,42 +1,49 @@
-//! Cross-process wake-up on PostgreSQL: enqueuing sends NOTIFY on a channel (delivered when the
-//! transaction commits) and every worker LISTENs, so a job is picked up at once by whichever
-//! process is idle. Polling remains only as a backstop for retries coming due.
+//! Cross-process signals on PostgreSQL: a writer sends NOTIFY on a channel (delivered when its
+//! transaction commits) and every interested process LISTENs. Enqueued mail wakes workers
+//! (polling remains only as a backstop for retries coming due); lead changes reach the
+//! subscribers of every API replica (`live.rs`).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub const CHANNEL: &str = "intake_email_jobs";
 
-/// Listens until `stop`, waking `wake` on every notification; reconnects after a lost
-/// connection and then wakes once, in case something was enqueued meanwhile.
-pub fn spawn_listener(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+/// Listens on `channel` until `stop`, calling `on_payload` for each notification; reconnects
+/// after a lost connection and calls `on_connect` each time it (re)connects, since
+/// notifications sent meanwhile are lost.
+pub fn spawn_listener(
+    pool: PgPool,
+    channel: &'static str,
+    stop: CancellationToken,
+    on_connect: impl Fn() + Send + 'static,
+    on_payload: impl Fn(&str) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match listen(&pool).await {
+            match listen(&pool, channel).await {
                 Ok(mut listener) => {
-                    tracing::info!("mail worker: listening for new jobs (LISTEN {CHANNEL})");
-                    wake.notify_one();
+                    tracing::info!(channel, "listening for notifications (LISTEN)");
+                    on_connect();
                     loop {
                         tokio::select! {
                             _ = stop.cancelled() => return,
                             received = listener.try_recv() => match received {
-                                Ok(Some(_)) => wake.notify_one(),
+                                Ok(Some(notification)) => on_payload(notification.payload()),
                                 Ok(None) => {
-                                    tracing::warn!("mail worker: LISTEN connection lost; reconnecting");
+                                    tracing::warn!(channel, "LISTEN connection lost; reconnecting");
                                     break;
                                 }
                                 Err(e) => {
-                                    tracing::warn!(error = %e, "mail worker: LISTEN failed; reconnecting");
+                                    tracing::warn!(channel, error = %e, "LISTEN failed; reconnecting");
                                     break;
                                 }
                             },
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "mail worker: cannot LISTEN; polling until it can"),
+                Err(e) => tracing::warn!(channel, error = %e, "cannot LISTEN; retrying"),
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -46,9 +53,9 @@ pub fn spawn_listener(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) 
     })
 }
 
-async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
+async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
     // Through the pool: the same connect options (TLS choice, timeouts) as every connection.
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen(channel).await?;
     Ok(listener)
 }

@@ -203,14 +203,6 @@ pub async fn count(conn: &impl ConnectionTrait, state: Option<JobState>) -> Resu
     select.count(conn).await
 }
 
-pub async fn for_lead(conn: &impl ConnectionTrait, lead_id: Uuid) -> Result<Vec<email_job::Model>, DbErr> {
-    email_job::Entity::find()
-        .filter(email_job::Column::LeadId.eq(lead_id))
-        .order_by_asc(email_job::Column::Id)
-        .all(conn)
-        .await
-}
-
 pub enum RetryOutcome {
     Requeued(email_job::Model),
     AlreadySent,

@@ -54,7 +54,15 @@ impl Worker {
         // On PostgreSQL, jobs enqueued by other processes wake this one through LISTEN.
         let listener = (self.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
             let pool = self.db.get_postgres_connection_pool().clone();
-            notify::spawn_listener(pool, self.wake.clone(), shutdown.child_token())
+            let (on_connect, on_payload) = (self.wake.clone(), self.wake.clone());
+            // After a reconnect, look once: something may have been enqueued meanwhile.
+            notify::spawn_listener(
+                pool,
+                notify::CHANNEL,
+                shutdown.child_token(),
+                move || on_connect.notify_one(),
+                move |_| on_payload.notify_one(),
+            )
         });
         loop {
             if let Err(e) = self.run_pending(clock::now()).await {
