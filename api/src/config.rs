@@ -42,6 +42,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `INTAKE_ASSIGNMENT=round_robin`: new leads go to the active attorneys in turn.
     pub round_robin: bool,
+    /// `INTAKE_FORM=off`: no public form page at `/`.
+    pub public_form: bool,
 }
 
 #[derive(Clone)]
@@ -371,6 +373,14 @@ impl Config {
         };
         let request_timeout =
             Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
+        let public_form = match get("INTAKE_FORM").as_deref() {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                errors.push(format!("INTAKE_FORM: '{other}' is not on or off"));
+                true
+            }
+        };
         let round_robin = match get("INTAKE_ASSIGNMENT").as_deref() {
             None | Some("none" | "") => false,
             Some("round_robin") => true,
@@ -405,6 +415,7 @@ impl Config {
             cors_origins,
             introspection,
             round_robin,
+            public_form,
             request_timeout,
         })
     }

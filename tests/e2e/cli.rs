@@ -95,7 +95,9 @@ async fn serve_runs_the_whole_system_with_no_configuration() {
     let health = intake(&data, port).arg("health").output().unwrap();
     assert!(health.status.success(), "`intake health` on a ready server: {}", String::from_utf8_lossy(&health.stderr));
     let graphiql = client.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
-    assert!(graphiql.contains("GraphiQL") && graphiql.contains("Authorization"));
+    assert!(graphiql.contains("GraphiQL") && graphiql.contains("/graphiql/init.js"));
+    let init = client.get(format!("{base}/graphiql/init.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("Authorization"), "GraphiQL's start-up explains signing in");
 
     let login_query =
         "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { role } } }";

@@ -10,6 +10,7 @@ mod access;
 mod cli;
 mod errors;
 mod files;
+mod form_browser;
 mod hostile;
 mod lead_flow;
 mod mail;

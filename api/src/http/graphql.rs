@@ -19,7 +19,7 @@ use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
@@ -42,17 +42,12 @@ use crate::{
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 const MAX_JSON_BODY: u64 = 1024 * 1024;
 
-/// GraphiQL loads its scripts from unpkg; everything else stays on this origin.
-const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; \
-    style-src 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; font-src https://unpkg.com data:; \
-    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-
 /// GraphiQL, or the subscription WebSocket when the request asks for an upgrade.
 pub async fn graphiql_or_subscriptions(State(state): State<HttpState>, request: Request) -> Response {
     if request.headers().contains_key(header::UPGRADE) {
         return super::live::upgrade(state, request).await;
     }
-    ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(include_str!("graphiql.html"))).into_response()
+    super::graphiql::page().await.into_response()
 }
 
 pub async fn execute(

@@ -1,6 +1,8 @@
 //! The HTTP surface: routes and the layers around them.
 
 mod files;
+mod form;
+mod graphiql;
 mod graphql;
 mod health;
 mod live;
@@ -46,7 +48,11 @@ pub fn router(app: AppState) -> Router {
         // The path only: query strings carry download signatures.
         tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
     });
-    let router = Router::new()
+    let mut router = Router::new().merge(graphiql::routes());
+    if config.public_form {
+        router = router.merge(form::routes());
+    }
+    let router = router
         .route("/graphql", get(graphql::graphiql_or_subscriptions).post(graphql::execute))
         .route("/files/{*key}", get(files::download))
         .route("/healthz", get(health::healthz))
