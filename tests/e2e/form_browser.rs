@@ -203,8 +203,9 @@ async fn the_public_form_works_in_a_real_browser() {
     client.goto(&format!("{}/form", app.address)).await.unwrap();
     client
         .execute(
-            "const real = window.fetch; window.__sent = 0;
+            "const real = window.fetch; window.__sent = 0; window.__disabled = [];
              window.fetch = (...args) => { window.__sent += 1;
+               window.__disabled.push(document.getElementById('submit').disabled);
                return window.__sent === 1 ? real(...args).then(() => { throw new TypeError('connection lost'); })
                                           : real(...args); };",
             vec![],
@@ -215,6 +216,8 @@ async fn the_public_form_works_in_a_real_browser() {
     client.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
     visible(&client, "#confirmation").await;
     assert_eq!(client.execute("return window.__sent", vec![]).await.unwrap(), json!(2), "sent twice");
+    let disabled = client.execute("return window.__disabled", vec![]).await.unwrap();
+    assert_eq!(disabled, json!([true, true]), "the button is disabled while sending");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 2, "stored once");
     let reference = client.find(Locator::Id("reference")).await.unwrap().text().await.unwrap();
     let stored = lead::Entity::find().all(&app.state.db).await.unwrap();

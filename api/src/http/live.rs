@@ -1,7 +1,8 @@
 //! `GET /graphql` with a WebSocket upgrade: subscriptions over graphql-transport-ws (what
 //! GraphiQL and the `graphql-ws` client speak; the older subscriptions-transport-ws too).
 //! The access token comes in `connection_init`'s payload, as `{"Authorization": "Bearer …"}`
-//! (GraphiQL's headers), `{"authorization": …}`, `{"token": "…"}` or `{"headers": {…}}`;
+//! (GraphiQL's headers), `{"authorization": …}`, `{"token"|"accessToken"|"authToken": "…"}`
+//! or `{"headers": {…}}`;
 //! without a valid attorney's or admin's token the connection is refused.
 
 use async_graphql::Data;
@@ -42,16 +43,18 @@ pub async fn upgrade(state: HttpState, request: Request) -> Response {
     })
 }
 
-/// The `Authorization` value from a connection_init payload, in any of the usual spellings.
+/// The `Authorization` value from a connection_init payload, in any of the usual spellings;
+/// a bare token is taken as a bearer token.
 fn bearer(payload: &Value) -> Option<String> {
     let headers = payload.get("headers").unwrap_or(payload);
-    for key in ["Authorization", "authorization"] {
-        if let Some(value) = headers.get(key).and_then(Value::as_str) {
-            return Some(value.to_owned());
-        }
-    }
-    let token = payload.get("token").or_else(|| payload.get("accessToken"))?.as_str()?;
-    Some(format!("Bearer {token}"))
+    let value = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|key| headers.get(*key))
+        .or_else(|| ["token", "accessToken", "authToken"].iter().find_map(|key| payload.get(*key)))?
+        .as_str()?
+        .trim();
+    let bare = !value.starts_with("Bearer ") && !value.starts_with("bearer ");
+    Some(if bare { format!("Bearer {value}") } else { value.to_owned() })
 }
 
 #[cfg(test)]
@@ -67,6 +70,8 @@ mod tests {
         assert_eq!(bearer(&json!({ "authorization": "Bearer abc" })), expected);
         assert_eq!(bearer(&json!({ "headers": { "Authorization": "Bearer abc" } })), expected);
         assert_eq!(bearer(&json!({ "token": "abc" })), expected);
+        assert_eq!(bearer(&json!({ "authToken": "abc" })), expected);
+        assert_eq!(bearer(&json!({ "Authorization": "abc" })), expected);
         assert_eq!(bearer(&json!({})), None);
     }
 }
