@@ -86,3 +86,8 @@ pub async fn for_leads(
     }
     Ok(by_lead)
 }
+
+/// An id kept in an event's data (`to`, `noteId`, `jobId` …), if it is one.
+pub fn id_in(data: &Value, field: &str) -> Option<Uuid> {
+    data.get(field)?.as_str()?.parse().ok()
+}

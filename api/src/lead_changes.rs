@@ -15,7 +15,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, SimpleExpr},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -292,9 +292,4 @@ pub async fn add_note(
     txn.commit().await?;
     state.live.publish(&[LeadChange::Updated(lead_id)]).await;
     Ok(note)
-}
-
-/// The value of a JSON field as an id, if it is one.
-pub fn id_in(data: &Value, field: &str) -> Option<Uuid> {
-    data.get(field)?.as_str()?.parse().ok()
 }

@@ -13,7 +13,7 @@ use super::{
     loaders_of,
     types::{LeadStatus, User},
 };
-use crate::{lead_changes::id_in, leads::ResumeFile};
+use crate::{history::id_in, leads::ResumeFile};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum LeadEventKind {
