@@ -1,10 +1,13 @@
-use std::time::Duration;
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
 
 use entity::email_job::{self, EmailKind, JobState};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::{
-    helpers::{ADMIN_EMAIL, Backend, PDF, TestApp, later, lead_input},
+    helpers::{ADMIN_EMAIL, Backend, KillOnDrop, PDF, TestApp, later, lead_input},
     on_both_backends,
 };
 
@@ -19,6 +22,7 @@ on_both_backends!(
     smtp_tls_settings_are_enforced,
     concurrent_workers_send_each_mail_once,
     shutdown_finishes_the_mail_in_flight,
+    shutdown_does_not_wait_for_the_whole_queue,
 );
 
 async fn jobs(app: &TestApp) -> Vec<email_job::Model> {
@@ -211,4 +215,32 @@ async fn shutdown_finishes_the_mail_in_flight(backend: Backend) {
     app.restart().await;
     assert_eq!(app.smtp.messages().len(), 2, "both mails went out before the process ended");
     assert!(jobs(&app).await.iter().all(|j| j.state == JobState::Sent));
+}
+
+/// ... but not the whole queue: a worker that finds many mails due stops after the batch in
+/// progress, and the rest stays queued for the next start.
+async fn shutdown_does_not_wait_for_the_whole_queue(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let submissions = (0..10).map(|i| {
+        app.submit_lead(lead_input("Ada", "Lovelace", &format!("ada{i}@example.com")), "cv.pdf", PDF.to_vec())
+    });
+    futures_util::future::join_all(submissions).await;
+    app.smtp.set_delay(Duration::from_millis(300));
+    let mut env = app.env().clone();
+    env.insert("INTAKE_MAIL_CONCURRENCY".into(), "1".into());
+    let worker = Command::new(env!("CARGO_BIN_EXE_intake")).arg("worker").envs(&env).stderr(Stdio::null()).spawn();
+    let mut worker = KillOnDrop(worker.unwrap());
+    app.smtp.wait_for(1, Duration::from_secs(30)).await;
+    // 20 mails at 300 ms each take 6 s; the batch in progress (4 with concurrency 1) at most 1.2 s.
+    let started = std::time::Instant::now();
+    Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
+    while worker.0.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(3), "the worker is still draining the queue");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jobs = jobs(&app).await;
+    let sent = jobs.iter().filter(|j| j.state == JobState::Sent).count();
+    assert!(sent < 20, "the stop waited for the whole queue ({sent} sent)");
+    assert_eq!(jobs.len(), 20, "nothing lost");
+    assert!(jobs.iter().all(|j| matches!(j.state, JobState::Sent | JobState::Queued)));
 }

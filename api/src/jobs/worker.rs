@@ -65,7 +65,7 @@ impl Worker {
             )
         });
         loop {
-            if let Err(e) = self.run_pending(clock::now()).await {
+            if let Err(e) = self.drain(clock::now(), Some(&shutdown)).await {
                 tracing::error!(error = %mask_emails_in(&format!("{e:#}")), "mail worker: draining the queue failed; will retry");
             }
             tokio::select! {
@@ -83,8 +83,18 @@ impl Worker {
     /// Sends every job due at `now`, batch after batch, until none is left. Tests pass a time in
     /// the future to make retries due without waiting.
     pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+        self.drain(now, None).await
+    }
+
+    /// As `run_pending`, but stops after the batch in progress once `stop` is cancelled: a
+    /// long queue must not hold up a shutdown (the rest waits for the next start, or for
+    /// another worker).
+    async fn drain(&self, now: DateTime<Utc>, stop: Option<&CancellationToken>) -> anyhow::Result<DrainReport> {
         let mut report = DrainReport::default();
         loop {
+            if stop.is_some_and(CancellationToken::is_cancelled) {
+                return Ok(report);
+            }
             let jobs = queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size()).await?;
             if jobs.is_empty() {
                 return Ok(report);
