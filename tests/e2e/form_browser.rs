@@ -198,6 +198,16 @@ async fn the_public_form_works_in_a_real_browser() {
     assert!(!client.find(Locator::Id("form-error")).await.unwrap().text().await.unwrap().is_empty());
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1, "nothing stored for refused forms");
 
+    // Without consent nothing is sent.
+    client.goto(&format!("{}/form", app.address)).await.unwrap();
+    fill(&client, "Di", "Nope", "di@example.com", &pdf).await;
+    client.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+    let error = visible(&client, "#consent-error").await;
+    assert!(error.text().await.unwrap().contains("agree"), "{}", error.text().await.unwrap());
+    assert_eq!(active_id(&client).await, "consent");
+    assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
+
     // The answer to the first try is lost after the server stored the lead: the form tries
     // again with the same clientSubmissionId and gets the same lead back, not a second one.
     client.goto(&format!("{}/form", app.address)).await.unwrap();
