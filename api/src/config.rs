@@ -363,24 +363,10 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        let introspection = match get("INTAKE_INTROSPECTION").as_deref() {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(other) => {
-                errors.push(format!("INTAKE_INTROSPECTION: '{other}' is not on or off"));
-                true
-            }
-        };
+        let introspection = on_off(&get, "INTAKE_INTROSPECTION", &mut errors);
         let request_timeout =
             Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
-        let public_form = match get("INTAKE_FORM").as_deref() {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(other) => {
-                errors.push(format!("INTAKE_FORM: '{other}' is not on or off"));
-                true
-            }
-        };
+        let public_form = on_off(&get, "INTAKE_FORM", &mut errors);
         let round_robin = match get("INTAKE_ASSIGNMENT").as_deref() {
             None | Some("none" | "") => false,
             Some("round_robin") => true,
@@ -430,6 +416,18 @@ impl Config {
 fn default_pool_size() -> u32 {
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
     (cores * 4).clamp(4, 32)
+}
+
+/// A switch that is on unless set to `off` (or `false`, `0`).
+fn on_off(get: &impl Fn(&str) -> Option<String>, name: &str, errors: &mut Vec<String>) -> bool {
+    match get(name).as_deref() {
+        None | Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(other) => {
+            errors.push(format!("{name}: '{other}' is not on or off"));
+            true
+        }
+    }
 }
 
 fn parse_or<T: std::str::FromStr>(

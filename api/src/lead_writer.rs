@@ -6,7 +6,10 @@
 //! the lead's first history events and, with round-robin assignment, takes its attorney's turn.
 
 use entity::{email_job::EmailKind, lead};
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -105,20 +108,25 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
     let mut events: Vec<NewEvent> = leads.iter().map(|l| NewEvent::submitted(l.id, l.duplicate_of)).collect();
     if settings.round_robin {
         let turns = assignment::next_attorneys(&txn, leads.len()).await?;
+        let mut assignees = HashMap::new();
         for (lead, attorney) in leads.iter_mut().zip(turns) {
             lead.assigned_to = Some(attorney.id);
             events.push(NewEvent::assigned(lead.id, Actor::System, None, Some(attorney.id)));
-            // The assignee alone hears of it: one notification instead of one to everyone.
-            let Some(template) =
-                jobs.iter().position(|j| j.lead_id == Some(lead.id) && j.kind == EmailKind::LeadNotification)
-            else {
-                continue;
-            };
-            let mut notification = jobs[template].clone();
-            jobs.retain(|j| !(j.lead_id == Some(lead.id) && j.kind == EmailKind::LeadNotification));
-            notification.recipient = attorney.email;
-            jobs.push(notification);
+            assignees.insert(lead.id, attorney.email);
         }
+        // The assignee alone hears of it: the lead's first notification goes to them, the
+        // others (one per attorney) are dropped.
+        let mut notified = HashSet::new();
+        jobs.retain_mut(|job| match job.lead_id.filter(|_| job.kind == EmailKind::LeadNotification) {
+            Some(lead) => match assignees.get(&lead) {
+                Some(email) => {
+                    job.recipient.clone_from(email);
+                    notified.insert(lead)
+                }
+                None => true,
+            },
+            None => true,
+        });
     }
     lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
     let now = clock::now();

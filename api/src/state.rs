@@ -42,10 +42,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, mut db: DatabaseConnection) -> anyhow::Result<Self> {
         let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
+        let (counter, exported) = (statements.clone(), crate::metrics::db_statements());
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::db_statement();
+            exported.increment(1);
         });
         let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;

@@ -51,8 +51,9 @@ pub type Loaders = DataLoader<Db>;
 
 /// One for the whole schema, without a cache: it batches the loads made at the same time (by
 /// one request or several), and never serves a value older than the request.
-pub fn new(db: DatabaseConnection) -> Loaders {
-    DataLoader::new(Db(db), tokio::spawn)
+/// Shared by reference: subscriptions hold it beyond a request.
+pub fn new(db: DatabaseConnection) -> Arc<Loaders> {
+    Arc::new(DataLoader::new(Db(db), tokio::spawn))
 }
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {

@@ -58,8 +58,8 @@ fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
 }
 
-fn loaders_of<'a>(ctx: &Context<'a>) -> &'a loaders::Loaders {
-    ctx.data_unchecked::<loaders::Loaders>()
+fn loaders_of<'a>(ctx: &Context<'a>) -> &'a std::sync::Arc<loaders::Loaders> {
+    ctx.data_unchecked::<std::sync::Arc<loaders::Loaders>>()
 }
 
 fn session<'a>(ctx: &Context<'a>) -> &'a Session {

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Result, Subscription};
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{lead::Lead, parse_id, state};
-use crate::{auth::Session, error::AppError, leads, live::LeadChange, state::AppState};
+use super::{lead::Lead, loaders::LeadId, loaders_of, parse_id, state};
+use crate::{auth::Session, error::AppError, live::LeadChange};
 
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -16,7 +16,7 @@ impl SubscriptionRoot {
     /// Each new lead, as soon as it is stored. Attorneys and admins.
     async fn lead_submitted(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Lead> + use<>> {
         staff(ctx)?;
-        Ok(leads_for(state(ctx).clone(), |change| matches!(change, LeadChange::Submitted(_))))
+        Ok(leads_for(ctx, |change| matches!(change, LeadChange::Submitted(_))))
     }
 
     /// The lead as it is after each change: status, corrections, résumé, assignment, notes,
@@ -25,7 +25,7 @@ impl SubscriptionRoot {
         staff(ctx)?;
         let only = id.map(|id| parse_id(&id, "id")).transpose()?;
         Ok(leads_for(
-            state(ctx).clone(),
+            ctx,
             move |change| matches!(change, LeadChange::Updated(lead) if only.is_none_or(|only| only == lead)),
         ))
     }
@@ -36,15 +36,20 @@ fn staff(ctx: &Context<'_>) -> Result<(), AppError> {
     session.staff().map(drop)
 }
 
-/// The leads named by the changes `wanted` picks, read fresh as each change arrives.
-fn leads_for(state: AppState, wanted: impl Fn(LeadChange) -> bool + Send + 'static) -> impl Stream<Item = Lead> {
-    changes(state.live.subscribe()).filter(move |c| std::future::ready(wanted(*c))).filter_map(move |change| {
-        let state = state.clone();
+/// The leads named by the changes `wanted` picks, read fresh as each change arrives, through
+/// the batched loader: every subscriber hears a change at once, and one query serves them all.
+fn leads_for<F>(ctx: &Context<'_>, wanted: F) -> impl Stream<Item = Lead> + use<F>
+where
+    F: Fn(LeadChange) -> bool + Send + 'static,
+{
+    let loaders = loaders_of(ctx).clone();
+    changes(state(ctx).live.subscribe()).filter(move |c| std::future::ready(wanted(*c))).filter_map(move |change| {
+        let loaders = loaders.clone();
         async move {
-            match leads::find(&state.db, change.lead_id()).await {
+            match loaders.load_one(LeadId(change.lead_id())).await {
                 Ok(lead) => lead.map(Lead),
                 Err(e) => {
-                    tracing::warn!(error = %e, "subscription: reading a changed lead failed");
+                    tracing::warn!(error = ?e, "subscription: reading a changed lead failed");
                     None
                 }
             }

@@ -2,54 +2,46 @@
 //! styles, all served from here (compiled in), so it works without any CDN or build step.
 //! `INTAKE_FORM=off` leaves these routes out for firms that embed their own form.
 
-use std::sync::LazyLock;
-
 use axum::{
     Router,
-    extract::State,
     http::header,
-    response::{Html, IntoResponse, Response},
+    response::{Html, IntoResponse},
     routing::get,
 };
 use minijinja::{Environment, context};
 
 use super::HttpState;
-use crate::error::human_bytes;
+use crate::{config::Config, error::human_bytes};
 
 /// Scripts and styles from this origin only; the page posts to `/graphql` on this origin.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-static PAGE: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    // `.html`: every value is escaped (the firm's name comes from configuration).
-    env.add_template("form.html", include_str!("../../templates/form/form.html")).expect("the form template parses");
-    env
-});
-
-pub fn routes() -> Router<HttpState> {
+/// The page depends on configuration only, so it is rendered once, when the routes are built:
+/// a campaign's traffic on the form costs no templating.
+pub fn routes(config: &Config) -> Router<HttpState> {
+    let html = render(config);
+    let page = move || {
+        let html = html.clone();
+        async move { ([(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-cache")], Html(html)) }
+    };
     Router::new()
-        .route("/", get(page))
+        .route("/", get(page.clone()))
         .route("/form", get(page))
         .route("/form.js", get(script))
         .route("/form.css", get(styles))
 }
 
-async fn page(State(state): State<HttpState>) -> Response {
-    let config = &state.app.config;
-    let rendered = PAGE.get_template("form.html").and_then(|t| {
-        t.render(context! {
-            firm_name => config.firm_name,
-            max_bytes => config.max_upload_bytes,
-            max_size => human_size(config.max_upload_bytes),
-        })
-    });
-    match rendered {
-        Ok(html) => {
-            ([(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-cache")], Html(html)).into_response()
-        }
-        Err(e) => crate::error::AppError::Internal(e.into()).public_message().into_response(),
-    }
+fn render(config: &Config) -> String {
+    let mut env = Environment::new();
+    // `.html`: every value is escaped (the firm's name comes from configuration).
+    env.add_template("form.html", include_str!("../../templates/form/form.html")).expect("the form template parses");
+    let context = context! {
+        firm_name => config.firm_name,
+        max_bytes => config.max_upload_bytes,
+        max_size => human_size(config.max_upload_bytes),
+    };
+    env.get_template("form.html").and_then(|t| t.render(context)).expect("the form renders from any configuration")
 }
 
 async fn script() -> impl IntoResponse {

@@ -50,7 +50,7 @@ pub fn router(app: AppState) -> Router {
     });
     let mut router = Router::new().merge(graphiql::routes());
     if config.public_form {
-        router = router.merge(form::routes());
+        router = router.merge(form::routes(&config));
     }
     let router = router
         .route("/graphql", get(graphql::graphiql_or_subscriptions).post(graphql::execute))

@@ -106,17 +106,17 @@ pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now:
         .filter(C::Id.eq(job.id))
         .exec(conn)
         .await?;
-    record_in_history(conn, job, json!({})).await
+    record_in_history(conn, job, EventKind::EmailSent, json!({})).await
 }
 
 /// The lead's history shows every send and every failure, by the system.
 async fn record_in_history(
     conn: &impl ConnectionTrait,
     job: &email_job::Model,
+    kind: EventKind,
     mut data: serde_json::Value,
 ) -> Result<(), DbErr> {
     let Some(lead_id) = job.lead_id else { return Ok(()) };
-    let kind = if data.get("error").is_some() { EventKind::EmailFailed } else { EventKind::EmailSent };
     data["jobId"] = json!(job.id);
     data["recipient"] = json!(job.recipient);
     data["attempt"] = json!(job.attempts);
@@ -151,7 +151,7 @@ pub async fn mark_failed(
         .exec(conn)
         .await?;
     let data = json!({ "error": truncate(error, 2000), "willRetry": state == JobState::Queued });
-    record_in_history(conn, job, data).await?;
+    record_in_history(conn, job, EventKind::EmailFailed, data).await?;
     Ok(state)
 }
 

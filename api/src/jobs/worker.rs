@@ -10,6 +10,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, TransactionTrait};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{notify, queue};
 use crate::{
@@ -100,11 +101,18 @@ impl Worker {
                 return Ok(report);
             }
             tracing::debug!(count = jobs.len(), "mail worker: claimed jobs");
-            let states: Vec<JobState> = stream::iter(jobs)
+            let mut leads: Vec<Uuid> = jobs.iter().filter_map(|j| j.lead_id).collect();
+            leads.sort_unstable();
+            leads.dedup();
+            let states: anyhow::Result<Vec<JobState>> = stream::iter(jobs)
                 .map(|job| async move { self.process(&job, now).await })
                 .buffer_unordered(self.settings.concurrency)
                 .try_collect()
-                .await?;
+                .await;
+            // Each mail settled is in its lead's history: one announcement per batch, not per mail.
+            let changes: Vec<LeadChange> = leads.into_iter().map(LeadChange::Updated).collect();
+            self.live.publish(&changes).await;
+            let states = states?;
             for state in states {
                 match state {
                     JobState::Sent => report.sent += 1,
@@ -131,7 +139,6 @@ impl Worker {
                 let txn = self.db.begin().await?;
                 queue::mark_sent(&txn, job, now).await?;
                 txn.commit().await?;
-                self.announce(job).await;
                 metrics::email_attempt(job.kind, "sent", latency);
                 tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
                 Ok(JobState::Sent)
@@ -144,7 +151,6 @@ impl Worker {
                 let txn = self.db.begin().await?;
                 let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
                 txn.commit().await?;
-                self.announce(job).await;
                 match state {
                     JobState::Dead => {
                         metrics::email_attempt(job.kind, "dead", latency);
@@ -157,12 +163,6 @@ impl Worker {
                 }
                 Ok(state)
             }
-        }
-    }
-
-    async fn announce(&self, job: &email_job::Model) {
-        if let Some(lead) = job.lead_id {
-            self.live.publish(&[LeadChange::Updated(lead)]).await;
         }
     }
 
