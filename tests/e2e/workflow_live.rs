@@ -113,6 +113,10 @@ async fn subscriptions_deliver_changes_to_staff_only(backend: Backend) {
     assert_eq!(heard[0].0, "new");
     assert_eq!(heard[1], ("all".into(), json!({ "leadUpdated": { "id": other, "status": "REACHED_OUT" } })));
     assert_eq!(heard[2], ("all".into(), json!({ "leadUpdated": { "id": id, "status": "REACHED_OUT" } })));
+    // Mails sent are history too: the worker announces them.
+    app.drain_mail().await;
+    let event = receive(&mut one).await;
+    assert_eq!(event["payload"]["data"]["leadUpdated"]["id"], id.as_str(), "{event}");
 
     // No token, or a bad one: the connection is refused before any subscription.
     for payload in [json!({}), json!({ "Authorization": "Bearer not-a-token" })] {
