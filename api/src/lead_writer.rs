@@ -77,9 +77,11 @@ async fn run(settings: WriterSettings, incoming: Arc<Mutex<mpsc::Receiver<Pendin
     while incoming.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match write(&settings, &batch).await {
             Ok(()) => {
+                // Announced before the submitters hear back, so that no later change to one of
+                // these leads can reach a subscriber ahead of its submission.
                 let changes: Vec<LeadChange> = batch.iter().map(|p| LeadChange::Submitted(p.lead.id)).collect();
-                batch.drain(..).for_each(|p| drop(p.done.send(Ok(()))));
                 settings.live.publish(&changes).await;
+                batch.drain(..).for_each(|p| drop(p.done.send(Ok(()))));
             }
             // One bad lead (say, a duplicate idempotency key) must not sink the others: write
             // them one by one, so that each gets its own answer.
