@@ -40,6 +40,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub introspection: bool,
     pub request_timeout: Duration,
+    /// How long an answer or a signed-in account may be reused when nothing has changed.
+    pub read_cache_max_age: Duration,
     /// `INTAKE_ASSIGNMENT=round_robin`: new leads go to the active attorneys in turn.
     pub round_robin: bool,
     /// `INTAKE_FORM=off`: no public form page at `/`.
@@ -367,6 +369,13 @@ impl Config {
         let request_timeout =
             Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
         let public_form = on_off(&get, "INTAKE_FORM", &mut errors);
+        let read_cache_max_age = Duration::from_millis(parse_or(
+            &get,
+            "INTAKE_READ_CACHE_MS",
+            1000u64,
+            &mut errors,
+            "a number of milliseconds (0 turns the cache off)",
+        ));
         let round_robin = match get("INTAKE_ASSIGNMENT").as_deref() {
             None | Some("none" | "") => false,
             Some("round_robin") => true,
@@ -403,6 +412,7 @@ impl Config {
             round_robin,
             public_form,
             request_timeout,
+            read_cache_max_age,
         })
     }
 

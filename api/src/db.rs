@@ -12,6 +12,9 @@ use sea_orm::{
 use crate::config::{Config, redact_url};
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if config.is_embedded_database() {
+        sqlite_memory_statistics_off();
+    }
     let mut options = ConnectOptions::new(without_tls_on_loopback(&config.database_url));
     options
         .max_connections(config.db_max_connections)
@@ -19,6 +22,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(config.db_connect_timeout)
         .acquire_timeout(config.db_acquire_timeout)
         .sqlx_logging(false)
+        // sqlx pings every connection it hands out by default: a second round trip (on SQLite,
+        // a second hop to the connection's thread) for every query, a third of the lead list's
+        // cost (BENCHMARKS.md). Only a connection idle long enough to have been dropped by the
+        // server or a firewall is checked first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // WAL lets readers work while a lead is written; NORMAL is durable in WAL mode short of
         // power loss and avoids an fsync per commit; the busy timeout queues concurrent writers
         // instead of failing them.
@@ -51,6 +59,22 @@ fn without_tls_on_loopback(database_url: &str) -> String {
     }
     url.query_pairs_mut().append_pair("sslmode", "disable");
     url.into()
+}
+
+/// SQLite keeps allocation statistics by default, under one process-wide mutex taken on every
+/// allocation; with a thread per connection (sqlx), copying rows out made those threads queue
+/// on it (a tenth of the lead list's CPU in futex calls, BENCHMARKS.md). Nothing here reads the
+/// statistics. It can only be set before SQLite initialises, so the first connection does it.
+fn sqlite_memory_statistics_off() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: MEMSTATUS takes one int; called before any connection exists (else SQLite
+        // answers SQLITE_MISUSE and changes nothing, which is safe too).
+        let rc = unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0) };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite was initialised already; its allocation statistics stay on");
+        }
+    });
 }
 
 /// Turns on SQLite's query planner stability guarantee. Without it, SQLite (built with STAT4, as

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod file_links;
+pub mod freshness;
 pub mod graphql;
 pub mod health_probe;
 pub mod history;

@@ -1,20 +1,24 @@
 //! Live lead events for subscriptions. Every change is published after it commits: on
 //! PostgreSQL with NOTIFY, so that every API replica hears it (each LISTENs and passes what it
 //! hears to its own subscribers); on SQLite, whose one process is the whole system, straight to
-//! this process's subscribers.
+//! this process's subscribers. Every change published or heard also tells this process's
+//! `Freshness` that remembered answers may be out of date.
 
-use std::str::FromStr;
+use std::{str::FromStr, sync::Arc};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::jobs::notify;
+use crate::{freshness::Freshness, jobs::notify};
 
 pub const CHANNEL: &str = "intake_leads";
 /// Events a slow subscriber may fall behind by before it misses some.
 const BACKLOG: usize = 1024;
+/// Announces a change to accounts (no lead subscriber sees it): remembered sign-ins and
+/// answers in other processes are out of date.
+const USERS_CHANGED: &str = "users";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeadChange {
@@ -55,11 +59,12 @@ impl FromStr for LeadChange {
 pub struct Live {
     db: DatabaseConnection,
     local: broadcast::Sender<LeadChange>,
+    freshness: Arc<Freshness>,
 }
 
 impl Live {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, local: broadcast::channel(BACKLOG).0 }
+    pub fn new(db: DatabaseConnection, freshness: Arc<Freshness>) -> Self {
+        Self { db, local: broadcast::channel(BACKLOG).0, freshness }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LeadChange> {
@@ -72,6 +77,7 @@ impl Live {
         if changes.is_empty() {
             return;
         }
+        self.freshness.changed();
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             for change in changes {
                 let _ = self.local.send(*change);
@@ -80,15 +86,26 @@ impl Live {
         }
         // One NOTIFY for all of them: a payload may hold up to 8000 bytes, 200 changes.
         for chunk in changes.chunks(200) {
-            let payload = chunk.iter().map(|c| c.encode()).collect::<Vec<_>>().join(",");
-            let notify = Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), payload.into()],
-            );
-            if let Err(e) = self.db.execute_raw(notify).await {
-                tracing::warn!(error = %e, "could not publish a lead change to subscribers");
-            }
+            self.notify(chunk.iter().map(|c| c.encode()).collect::<Vec<_>>().join(",")).await;
+        }
+    }
+
+    /// Accounts changed (created, edited, deactivated, a password set): tells every process.
+    pub async fn publish_users_changed(&self) {
+        self.freshness.changed();
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            self.notify(USERS_CHANGED.to_owned()).await;
+        }
+    }
+
+    async fn notify(&self, payload: String) {
+        let notify = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), payload.into()],
+        );
+        if let Err(e) = self.db.execute_raw(notify).await {
+            tracing::warn!(error = %e, "could not announce a change to the other processes");
         }
     }
 
@@ -101,12 +118,15 @@ impl Live {
         }
         let pool = self.db.get_postgres_connection_pool().clone();
         let local = self.local.clone();
+        let (connected, heard) = (self.freshness.clone(), self.freshness.clone());
         Some(notify::spawn_listener(
             pool,
             CHANNEL,
             stop,
-            || {},
+            // Whatever happened while the listener was not connected went unheard.
+            move || connected.changed(),
             move |payload| {
+                heard.changed();
                 for change in payload.split(',').filter_map(|c| c.parse().ok()) {
                     let _ = local.send(change);
                 }

@@ -5,13 +5,16 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
+use entity::user;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::{
     auth::TokenKeys,
     config::Config,
     file_links::FileLinks,
+    freshness::{Freshness, Recent},
     jobs::Worker,
     lead_writer::{LeadWriter, WriterSettings},
     limits::Limits,
@@ -19,6 +22,9 @@ use crate::{
     mail::Mailer,
     storage::Storage,
 };
+
+/// Accounts remembered at once; more active accounts than this are simply looked up again.
+const SIGNED_IN_KEPT: usize = 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -37,6 +43,10 @@ pub struct AppState {
     /// SQL statements this process has run (also in `/metrics`): how tests bound the
     /// statements a query takes.
     pub statements: Arc<AtomicU64>,
+    /// Counts the changes this process made or heard of; see `freshness.rs`.
+    pub freshness: Arc<Freshness>,
+    /// Accounts of recent requests' tokens, so that a busy client is not looked up each time.
+    pub signed_in: Arc<Recent<Uuid, user::Model>>,
 }
 
 impl AppState {
@@ -53,7 +63,9 @@ impl AppState {
         let config_limits = config.limits;
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
         // Half the pool writes leads at most, so that reads always find a connection.
-        let live = Live::new(db.clone());
+        let freshness = Arc::new(Freshness::default());
+        let live = Live::new(db.clone(), freshness.clone());
+        let signed_in = Arc::new(Recent::new(config.read_cache_max_age, SIGNED_IN_KEPT));
         let writer = WriterSettings { db: db.clone(), live: live.clone(), round_robin: config.round_robin };
         let lead_writer = LeadWriter::start(writer, (config.db_max_connections as usize / 2).max(1));
         Ok(Self {
@@ -68,6 +80,8 @@ impl AppState {
             lead_writer,
             live,
             statements,
+            freshness,
+            signed_in,
         })
     }
 

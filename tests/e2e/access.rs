@@ -1,7 +1,7 @@
 use base64::Engine;
 use entity::user;
 use jsonwebtoken::{EncodingKey, Header, encode};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::{
@@ -133,9 +133,10 @@ async fn deactivated_users_lose_access(backend: Backend) {
         .into_iter()
         .find(|u| u.email == "alex@firm.test")
         .unwrap();
-    let mut row = attorney.into_active_model();
-    row.active = Set(false);
-    row.update(&app.state.db).await.unwrap();
+    let admin = app.admin_token().await;
+    let deactivate = "mutation($id: ID!) { updateUser(id: $id, input: { active: false }) { active } }";
+    let off = app.graphql(deactivate, json!({ "id": attorney.id }), Some(&admin)).await;
+    assert!(off["errors"].is_null(), "{off}");
     let body = app.graphql("{ leads { totalCount } }", json!({}), Some(&token)).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
     let login = app

@@ -15,6 +15,7 @@ mod hostile;
 mod lead_flow;
 mod mail;
 mod pipeline;
+mod read_cache;
 mod schema;
 mod sessions;
 mod storage;

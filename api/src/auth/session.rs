@@ -2,10 +2,10 @@
 //! and the checks resolvers use to demand a signed-in user or a role.
 
 use entity::user::{self, Role};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 
-use super::tokens::{TokenError, TokenKeys};
-use crate::error::AppError;
+use super::tokens::TokenError;
+use crate::{error::AppError, freshness::ReadAt, state::AppState};
 
 #[derive(Clone)]
 pub enum Session {
@@ -19,20 +19,33 @@ impl Session {
     /// Reads the header value (if any). A valid token is not enough: the account must still
     /// exist and be active, the token must carry its current session version (a password
     /// change or deactivation ends older tokens), and its current role, not the token's, applies.
-    pub async fn resolve(header: Option<&str>, keys: &TokenKeys, db: &DatabaseConnection) -> Result<Self, AppError> {
+    /// The account is read again once anything has changed (see `freshness.rs`).
+    /// `read` is taken before anything the caller goes on to read, so that an account changed
+    /// meanwhile is not remembered as current.
+    pub async fn resolve(header: Option<&str>, app: &AppState, read: ReadAt) -> Result<Self, AppError> {
         let Some(header) = header else {
             return Ok(Self::Anonymous);
         };
         let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
             return Ok(Self::Rejected("the Authorization header must be 'Bearer <accessToken>'".into()));
         };
-        let claims = match keys.verify(token.trim()) {
+        let claims = match app.tokens.verify(token.trim()) {
             Ok(claims) => claims,
             Err(e @ (TokenError::Expired | TokenError::Invalid)) => {
                 return Ok(Self::Rejected(e.to_string()));
             }
         };
-        match user::Entity::find_by_id(claims.sub).one(db).await? {
+        let account = match app.signed_in.get(&claims.sub, read) {
+            Some(user) => Some(user),
+            None => {
+                let found = user::Entity::find_by_id(claims.sub).one(&app.db).await?;
+                if let Some(user) = &found {
+                    app.signed_in.put(user.id, user.clone(), read);
+                }
+                found
+            }
+        };
+        match account {
             Some(user) if user.active && user.session_version == claims.ver => Ok(Self::User(user)),
             Some(user) if user.active => {
                 Ok(Self::Rejected("this session has ended (the password was changed); sign in again".into()))

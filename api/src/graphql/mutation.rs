@@ -75,6 +75,7 @@ impl LeadMutation {
         let state = state(ctx);
         let me = session(ctx).signed_in()?;
         let updated = users::change_password(&state.db, me, &current_password, new_password).await?;
+        state.live.publish_users_changed().await;
         Ok(sessions::start(&state.db, &state.tokens, updated).await?.into())
     }
 
@@ -138,6 +139,7 @@ impl LeadMutation {
             },
         )
         .await?;
+        state(ctx).live.publish_users_changed().await;
         Ok(User(user))
     }
 
@@ -148,7 +150,9 @@ impl LeadMutation {
         let id = parse_id(&id, "id")?;
         let changes =
             UserChanges { full_name: input.full_name, role: input.role.map(Into::into), active: input.active };
-        Ok(User(users::update(&state(ctx).db, id, changes).await?))
+        let user = users::update(&state(ctx).db, id, changes).await?;
+        state(ctx).live.publish_users_changed().await;
+        Ok(User(user))
     }
 
     /// Sets a new password for an account and ends its sessions. Admins only.
@@ -157,7 +161,9 @@ impl LeadMutation {
         let db = &state(ctx).db;
         let target =
             users::find(db, parse_id(&id, "id")?).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
-        Ok(User(users::set_password(db, &target, password, "password").await?))
+        let user = users::set_password(db, &target, password, "password").await?;
+        state(ctx).live.publish_users_changed().await;
+        Ok(User(user))
     }
 }
 

@@ -25,7 +25,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use super::{
-    HttpState,
+    HttpState, answers,
     multipart::{self, MultipartError, MultipartLimits},
 };
 use crate::{
@@ -109,17 +109,36 @@ pub async fn execute(
             return error_body(StatusCode::BAD_REQUEST, "GRAPHQL_VALIDATION_FAILED", &message, None);
         }
     }
-    state.parses.fill(&mut request);
     let client = client_ip::resolve(peer.ip(), &headers, &state.app.config.trusted_proxies);
 
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let session = match Session::resolve(authorization, &state.app.tokens, &state.app.db).await {
+    let read = state.app.freshness.now();
+    let session = match Session::resolve(authorization, &state.app, read).await {
         Ok(session) => session,
         Err(e) => {
             return error_body(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);
         }
     };
+    // Looked up by the text alone: an answer was kept only if that text was a query.
+    let key = state.answers.key(&request, &session);
+    if let Some(key) = &key
+        && let Some(answer) = state.answers.get(key, read)
+    {
+        return answer;
+    }
+    state.parses.fill(&mut request);
+    let changes_data = answers::may_change_data(&mut request);
+    let key = key.filter(|_| !changes_data);
     let mut response = state.schema.execute_batch(request.data(session).data(ClientIp(client))).await;
+    if changes_data {
+        // After the change committed: answers read before it are out of date.
+        state.app.freshness.changed();
+    }
+    if let Some(key) = key
+        && let Some(answer) = state.answers.keep(key, &response, read)
+    {
+        return answer;
+    }
     add_missing_codes(&mut response);
     let retry_after = retry_after(&response);
     let mut http = GraphQLResponse::from(response).into_response();

@@ -31,7 +31,7 @@ pub async fn upgrade(state: HttpState, request: Request) -> Response {
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let app = &state.app;
-                let session = Session::resolve(bearer(&payload).as_deref(), &app.tokens, &app.db)
+                let session = Session::resolve(bearer(&payload).as_deref(), app, app.freshness.now())
                     .await
                     .map_err(|e| async_graphql::Error::new(e.public_message()))?;
                 session.staff().map_err(|e| async_graphql::Error::new(e.to_string()))?;

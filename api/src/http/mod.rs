@@ -1,5 +1,6 @@
 //! The HTTP surface: routes and the layers around them.
 
+mod answers;
 mod files;
 mod form;
 mod graphiql;
@@ -28,6 +29,7 @@ use tower_http::{
 
 use crate::{
     graphql::{IntakeSchema, parse_cache::ParseCache},
+    http::answers::Answers,
     state::AppState,
 };
 
@@ -38,6 +40,7 @@ pub struct HttpState {
     pub app: AppState,
     pub schema: IntakeSchema,
     pub parses: Arc<ParseCache>,
+    pub answers: Arc<Answers>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -58,7 +61,12 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .with_state(HttpState { app, schema, parses: Arc::new(ParseCache::default()) })
+        .with_state(HttpState {
+            answers: Arc::new(Answers::new(app.config.read_cache_max_age)),
+            app,
+            schema,
+            parses: Arc::new(ParseCache::default()),
+        })
         .route_layer(axum::middleware::from_fn(record_duration))
         // The GraphQL handler enforces tighter limits of its own; this bounds every other route.
         .layer(RequestBodyLimitLayer::new((config.max_upload_bytes + 2 * 1024 * 1024) as usize))

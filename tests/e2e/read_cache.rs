@@ -1,0 +1,159 @@
+//! Answers kept for repeated queries (`http/answers.rs`) and remembered sign-ins: reused while
+//! nothing changes, never after a change made through Intake, in this process or (PostgreSQL)
+//! another replica, and not past `INTAKE_READ_CACHE_MS` for changes made behind its back.
+
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use entity::{lead, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Backend, TestApp, error_code, lead_input, post_graphql},
+    on_both_backends,
+};
+
+on_both_backends!(
+    repeated_queries_are_served_from_memory_until_a_change,
+    changes_made_behind_its_back_show_within_the_age_limit,
+    replicas_hear_each_others_changes
+);
+
+const LIST: &str = "{ leads(first: 20) { edges { node { id firstName status } } } }";
+const HISTORY: &str = "query($id: ID!) { lead(id: $id) { history { kind } } }";
+
+fn refused(body: &Value) -> bool {
+    body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+}
+
+fn names(body: &Value) -> Vec<String> {
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["leads"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["node"]["firstName"].as_str().unwrap(), e["node"]["status"].as_str().unwrap()))
+        .collect()
+}
+
+async fn repeated_queries_are_served_from_memory_until_a_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alex_id, alex) = app.attorney_with_id("alex@firm.test").await;
+    let bea = app.attorney("bea@firm.test").await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+
+    let first = app.graphql(LIST, json!({}), Some(&alex)).await;
+    let before = app.state.statements.load(Ordering::SeqCst);
+    let again = app.graphql(LIST, json!({}), Some(&alex)).await;
+    assert_eq!(app.state.statements.load(Ordering::SeqCst), before, "the repeated list ran SQL");
+    assert_eq!(again, first);
+    assert_eq!(names(&again), ["Ada PENDING"]);
+
+    // Each account has its own answers.
+    let me = "{ me { email } }";
+    assert_eq!(app.graphql(me, json!({}), Some(&alex)).await["data"]["me"]["email"], "alex@firm.test");
+    assert_eq!(app.graphql(me, json!({}), Some(&bea)).await["data"]["me"]["email"], "bea@firm.test");
+    assert_eq!(app.graphql(me, json!({}), Some(&alex)).await["data"]["me"]["email"], "alex@firm.test");
+
+    // A change made through the API shows at once, to whoever asks next.
+    let reached = "mutation($id: ID!) { updateLeadStatus(id: $id, status: REACHED_OUT) { id } }";
+    assert!(app.graphql(reached, json!({ "id": id }), Some(&bea)).await["errors"].is_null());
+    assert_eq!(names(&app.graphql(LIST, json!({}), Some(&alex)).await), ["Ada REACHED_OUT"]);
+    app.submit_id(lead_input("Grace", "Hopper", "grace@example.com")).await;
+    assert_eq!(names(&app.graphql(LIST, json!({}), Some(&alex)).await), ["Grace PENDING", "Ada REACHED_OUT"]);
+
+    // So do the mail worker's changes.
+    let kinds = |body: Value| body["data"]["lead"]["history"].to_string();
+    let unsent = kinds(app.graphql(HISTORY, json!({ "id": id }), Some(&alex)).await);
+    assert!(!unsent.contains("EMAIL_SENT"), "{unsent}");
+    app.drain_mail().await;
+    let sent = kinds(app.graphql(HISTORY, json!({ "id": id }), Some(&alex)).await);
+    assert!(sent.contains("EMAIL_SENT"), "{sent}");
+
+    // A deactivated account is refused on its very next request, remembered sign-in or not.
+    let admin = app.admin_token().await;
+    let deactivate = "mutation($id: ID!) { updateUser(id: $id, input: { active: false }) { active } }";
+    assert!(app.graphql(deactivate, json!({ "id": alex_id }), Some(&admin)).await["errors"].is_null());
+    assert_eq!(error_code(&app.graphql(LIST, json!({}), Some(&alex)).await), "UNAUTHENTICATED");
+    // Errors are not kept: the same query from someone allowed still gets the list.
+    assert_eq!(names(&app.graphql(LIST, json!({}), Some(&bea)).await).len(), 2);
+}
+
+/// A change Intake does not hear of (SQL by hand, another process on SQLite) waits out the
+/// age limit at most.
+async fn changes_made_behind_its_back_show_within_the_age_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("INTAKE_READ_CACHE_MS", "300")]).await;
+    let alex = app.attorney("alex@firm.test").await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    assert_eq!(names(&app.graphql(LIST, json!({}), Some(&alex)).await), ["Ada PENDING"]);
+
+    let mut row = lead::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    row.first_name = Set("Augusta".into());
+    row.update(&app.state.db).await.unwrap();
+    let changed = Instant::now();
+    loop {
+        if names(&app.graphql(LIST, json!({}), Some(&alex)).await) == ["Augusta PENDING"] {
+            break;
+        }
+        assert!(changed.elapsed() < Duration::from_secs(2), "the change never showed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut account = user::Entity::find()
+        .filter(user::Column::Email.eq("alex@firm.test"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    account.active = Set(false);
+    account.update(&app.state.db).await.unwrap();
+    let changed = Instant::now();
+    while !refused(&app.graphql(LIST, json!({}), Some(&alex)).await) {
+        assert!(changed.elapsed() < Duration::from_secs(2), "the deactivated account kept its access");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// On PostgreSQL, each replica hears the others' changes (NOTIFY) and drops what it kept; the
+/// age limit here is a minute, so only the announcement can explain a prompt update.
+async fn replicas_hear_each_others_changes(backend: Backend) {
+    if matches!(backend, Backend::Sqlite) {
+        eprintln!("SQLite is one process: replicas_hear_each_others_changes runs on PostgreSQL only");
+        return;
+    }
+    let app = TestApp::spawn_with(backend, &[("INTAKE_READ_CACHE_MS", "60000")]).await;
+    let replica = app.replica().await;
+    let (alex_id, alex) = app.attorney_with_id("alex@firm.test").await;
+    let admin = app.admin_token().await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let far = |token: &str| {
+        let (client, address, token) = (app.client.clone(), replica.address.clone(), token.to_owned());
+        async move { post_graphql(&client, &address, LIST, json!({}), Some(&token)).await }
+    };
+    assert_eq!(names(&far(&alex).await), ["Ada PENDING"]);
+
+    let reached = "mutation($id: ID!) { updateLeadStatus(id: $id, status: REACHED_OUT) { id } }";
+    assert!(app.graphql(reached, json!({ "id": id }), Some(&admin)).await["errors"].is_null());
+    let changed = Instant::now();
+    while names(&far(&alex).await) != ["Ada REACHED_OUT"] {
+        assert!(changed.elapsed() < Duration::from_secs(5), "the other replica kept the old list");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let deactivate = "mutation($id: ID!) { updateUser(id: $id, input: { active: false }) { active } }";
+    assert!(app.graphql(deactivate, json!({ "id": alex_id }), Some(&admin)).await["errors"].is_null());
+    let changed = Instant::now();
+    while !refused(&far(&alex).await) {
+        assert!(changed.elapsed() < Duration::from_secs(5), "the other replica kept the deactivated sign-in");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
