@@ -25,10 +25,6 @@ mod uploads;
 
 use std::process::ExitCode;
 
-/// The same allocator as the `intake` binary, so that the servers measured run as it does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use fixtures::Backend;
 
 const USAGE: &str = "usage: bench all | submit | reads | uploads | cold-start | mail-drain [count] [concurrency]
