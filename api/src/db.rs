@@ -63,7 +63,7 @@ fn without_tls_on_loopback(database_url: &str) -> String {
 
 /// SQLite keeps allocation statistics by default, under one process-wide mutex taken on every
 /// allocation; with a thread per connection (sqlx), copying rows out made those threads queue
-/// on it (a tenth of the lead list's CPU in futex calls, BENCHMARKS.md). Nothing here reads the
+/// on it (about 7 % of the lead list's CPU in futex calls, BENCHMARKS.md). Nothing here reads the
 /// statistics. It can only be set before SQLite initialises, so the first connection does it.
 fn sqlite_memory_statistics_off() {
     static ONCE: std::sync::Once = std::sync::Once::new();

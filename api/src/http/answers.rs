@@ -1,7 +1,7 @@
 //! Answers to repeated queries. A dashboard asks for the same page of leads over and over, and
-//! computing one costs the whole stack (GraphQL execution, the ORM, the database: about 400 µs
-//! on the benchmark machine, BENCHMARKS.md); an unchanged answer is served again from memory
-//! instead. Correctness comes from `freshness.rs`: an answer is reused only while this process
+//! computing one costs the whole stack (GraphQL execution, the ORM, the database), which tops
+//! out at 2,000–3,000 lists/s on the benchmark machine (BENCHMARKS.md); an unchanged answer is
+//! served again from memory instead. Correctness comes from `freshness.rs`: an answer is reused only while this process
 //! has made or heard of no change since it was read, and for at most `INTAKE_READ_CACHE_MS`.
 //! Answers are kept per account (roles and `me` differ), only for queries without errors.
 
