@@ -78,8 +78,15 @@ async fn repeated_queries_are_served_from_memory_until_a_change(backend: Backend
     let deactivate = "mutation($id: ID!) { updateUser(id: $id, input: { active: false }) { active } }";
     assert!(app.graphql(deactivate, json!({ "id": alex_id }), Some(&admin)).await["errors"].is_null());
     assert_eq!(error_code(&app.graphql(LIST, json!({}), Some(&alex)).await), "UNAUTHENTICATED");
-    // Errors are not kept: the same query from someone allowed still gets the list.
     assert_eq!(names(&app.graphql(LIST, json!({}), Some(&bea)).await).len(), 2);
+
+    // An answer with an error is computed every time: an attorney asking for the admin-only
+    // `users` beside the list runs the list's SQL again on each request.
+    let partly = "{ leads(first: 20) { edges { node { id } } } users { id } }";
+    assert_eq!(error_code(&app.graphql(partly, json!({}), Some(&bea)).await), "FORBIDDEN");
+    let before = app.state.statements.load(Ordering::SeqCst);
+    assert_eq!(error_code(&app.graphql(partly, json!({}), Some(&bea)).await), "FORBIDDEN");
+    assert!(app.state.statements.load(Ordering::SeqCst) > before, "an answer with an error was kept");
 }
 
 /// A change Intake does not hear of (SQL by hand, another process on SQLite) waits out the

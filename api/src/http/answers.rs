@@ -1,9 +1,10 @@
 //! Answers to repeated queries. A dashboard asks for the same page of leads over and over, and
 //! computing one costs the whole stack (GraphQL execution, the ORM, the database), which tops
 //! out at 2,000–3,000 lists/s on the benchmark machine (BENCHMARKS.md); an unchanged answer is
-//! served again from memory instead. Correctness comes from `freshness.rs`: an answer is reused only while this process
-//! has made or heard of no change since it was read, and for at most `INTAKE_READ_CACHE_MS`.
-//! Answers are kept per account (roles and `me` differ), only for queries without errors.
+//! served again from memory instead. Correctness comes from `freshness.rs`: an answer is reused
+//! only while this process has made or heard of no change since it was read, and for at most
+//! `INTAKE_READ_CACHE_MS`. Answers are kept per account (roles and `me` differ), only for
+//! queries without errors.
 
 use std::time::Duration;
 
@@ -38,11 +39,18 @@ pub struct AnswerKey {
 
 pub struct Answers {
     recent: Recent<AnswerKey, Bytes>,
+    // Registered once: they are counted on every query.
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 impl Answers {
     pub fn new(max_age: Duration) -> Self {
-        Self { recent: Recent::new(max_age, CAPACITY) }
+        Self {
+            recent: Recent::new(max_age, CAPACITY),
+            hits: metrics::counter!("intake_read_cache_total", "outcome" => "hit"),
+            misses: metrics::counter!("intake_read_cache_total", "outcome" => "miss"),
+        }
     }
 
     /// The key for a request whose answer may be kept: a single request without files, from
@@ -70,14 +78,15 @@ impl Answers {
     }
 
     pub fn get(&self, key: &AnswerKey, read: ReadAt) -> Option<Response> {
-        let body = self.recent.get(key, read);
-        metrics::counter!("intake_read_cache_total", "outcome" => if body.is_some() { "hit" } else { "miss" })
-            .increment(1);
-        body.map(answer)
+        let body = self.recent.get(key, read)?;
+        self.hits.increment(1);
+        Some(answer(body))
     }
 
-    /// Answers `response`, keeping it under `key` when it is a clean single answer.
+    /// Answers the query `response` came from (a miss: it was computed), keeping it under `key`
+    /// when it is a clean single answer.
     pub fn keep(&self, key: AnswerKey, response: &BatchResponse, read: ReadAt) -> Option<Response> {
+        self.misses.increment(1);
         let BatchResponse::Single(single) = response else { return None };
         if !single.errors.is_empty() || !single.http_headers.is_empty() || single.cache_control.value().is_some() {
             return None;
