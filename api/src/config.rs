@@ -32,6 +32,8 @@ pub struct Config {
     pub jobs: JobSettings,
     pub firm_name: String,
     pub token_ttl: Duration,
+    /// A WebSocket that has not sent `connection_init` by then is closed (4408).
+    pub socket_init_timeout: Duration,
     pub download_link_ttl: Duration,
     pub limits: crate::limits::LimitSettings,
     /// Proxies whose X-Forwarded-For is believed.
@@ -46,6 +48,10 @@ pub struct Config {
     pub round_robin: bool,
     /// `INTAKE_FORM=off`: no public form page at `/`.
     pub public_form: bool,
+    /// Acknowledgement mails any one address may be sent in 24 hours.
+    pub ack_per_recipient: u32,
+    /// Where `/metrics` and the detailed `/readyz` are served instead of the public listener.
+    pub ops_addr: Option<SocketAddr>,
 }
 
 #[derive(Clone)]
@@ -201,7 +207,15 @@ impl Config {
                 ));
                 Vec::new()
             }
-            Some(secret) => secret.into_bytes(),
+            Some(secret) => match secrets::weakness(secret.as_bytes()) {
+                Some(why) => {
+                    errors.push(format!(
+                        "INTAKE_JWT_SECRET: {why}; anyone who knows it could sign in as anyone. Make one with `openssl rand -base64 48`"
+                    ));
+                    Vec::new()
+                }
+                None => secret.into_bytes(),
+            },
             None if embedded => match secrets::load_or_create(&data_dir.join("jwt_secret")) {
                 Ok(secret) => secret,
                 Err(e) => {
@@ -328,7 +342,24 @@ impl Config {
             submit: rate("INTAKE_SUBMIT_RATE_LIMIT", "5/min", Some(("INTAKE_SUBMIT_BURST", 10)), &mut errors),
             login: rate("INTAKE_LOGIN_RATE_LIMIT", "10/min", Some(("INTAKE_LOGIN_BURST", 20)), &mut errors),
             login_failures: rate("INTAKE_LOGIN_FAILURE_LIMIT", "5/h", None, &mut errors),
+            login_backoff: seconds("INTAKE_LOGIN_BACKOFF", 30, &mut errors),
+            account_failures: rate("INTAKE_LOGIN_ACCOUNT_LIMIT", "50/h", None, &mut errors),
+            ipv6_prefix: parse_or(&get, "INTAKE_IPV6_PREFIX", 64u8, &mut errors, "a prefix length from 1 to 128"),
         };
+        if limits.ipv6_prefix == 0 || limits.ipv6_prefix > 128 {
+            errors.push("INTAKE_IPV6_PREFIX: must be from 1 to 128".into());
+        }
+        if limits.login_backoff.is_zero() {
+            errors.push("INTAKE_LOGIN_BACKOFF: must be at least 1 second".into());
+        }
+        let ack_per_recipient = parse_or(&get, "INTAKE_ACK_PER_RECIPIENT", 3u32, &mut errors, "a whole number");
+        let ops_addr = get("INTAKE_OPS_ADDR").and_then(|raw| {
+            raw.parse::<SocketAddr>()
+                .map_err(|_| {
+                    errors.push(format!("INTAKE_OPS_ADDR: '{raw}' is not a socket address such as 127.0.0.1:9000"))
+                })
+                .ok()
+        });
         let trusted_proxies = get("INTAKE_TRUSTED_PROXIES")
             .map(|raw| {
                 raw.split(',')
@@ -404,6 +435,7 @@ impl Config {
             jobs,
             firm_name,
             token_ttl: Duration::from_secs(30 * 60),
+            socket_init_timeout: Duration::from_secs(10),
             download_link_ttl: Duration::from_secs(15 * 60),
             limits,
             trusted_proxies,
@@ -413,6 +445,8 @@ impl Config {
             public_form,
             request_timeout,
             read_cache_max_age,
+            ack_per_recipient,
+            ops_addr,
         })
     }
 
@@ -594,6 +628,14 @@ mod tests {
         let text = err.to_string();
         for var in ["INTAKE_ADDR", "INTAKE_JWT_SECRET", "INTAKE_SMTP_URL", "INTAKE_MAX_UPLOAD_BYTES"] {
             assert!(text.contains(var), "{var} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn known_and_weak_secrets_are_refused() {
+        for secret in ["compose-placeholder-secret-change-me-in-dot-env", &"x".repeat(48)] {
+            let Err(err) = config(&[("INTAKE_JWT_SECRET", secret)]) else { panic!("{secret} accepted") };
+            assert!(err.to_string().contains("INTAKE_JWT_SECRET"), "{err}");
         }
     }
 

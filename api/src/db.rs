@@ -5,7 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, sqlx,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, sqlx,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -15,7 +16,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if config.is_embedded_database() {
         sqlite_memory_statistics_off();
     }
-    let mut options = ConnectOptions::new(without_tls_on_loopback(&config.database_url));
+    let mut options = ConnectOptions::new(with_tls_mode(&config.database_url));
     options
         .max_connections(config.db_max_connections)
         .min_connections(1)
@@ -43,21 +44,44 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
 }
 
-/// A PostgreSQL URL on a loopback host that does not choose an `sslmode` connects without TLS.
-/// libpq's default (`prefer`) takes TLS whenever the server offers it, but on the same machine
-/// it protects nothing, and each handshake cost 100–300 ms here (two of Nagle's delayed-ACK
-/// stalls, as sqlx does not set TCP_NODELAY): most of a cold start (BENCHMARKS.md).
-fn without_tls_on_loopback(database_url: &str) -> String {
+/// A transaction that will write. On SQLite it takes the write lock at `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and then writes cannot wait for the lock once another
+/// writer has committed (SQLite answers "database is locked" at once, busy timeout or not), so
+/// concurrent account updates failed under a submission load. Taken at the start, the lock is
+/// queued for within the busy timeout like any other write. PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options =
+        TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+    db.begin_with_options(options).await
+}
+
+/// The TLS mode of a PostgreSQL URL that does not choose one: none on a loopback host, else
+/// TLS with the server's certificate verified (libpq's default, `prefer`, would fall back to
+/// plain text and verifies nothing). On the same machine TLS protects nothing, and each
+/// handshake cost 100–300 ms here (two of Nagle's delayed-ACK stalls, as sqlx does not set
+/// TCP_NODELAY): most of a cold start (BENCHMARKS.md). A mode that encrypts without verifying
+/// is honoured, with a warning.
+fn with_tls_mode(database_url: &str) -> String {
     let Ok(mut url) = url::Url::parse(database_url) else { return database_url.to_owned() };
+    if !url.scheme().starts_with("postgres") {
+        return database_url.to_owned();
+    }
+    if let Some((_, mode)) = url.query_pairs().find(|(k, _)| k == "sslmode") {
+        if matches!(mode.as_ref(), "require" | "prefer" | "allow") {
+            tracing::warn!(
+                sslmode = %mode,
+                "the database connection does not verify the server's certificate; use sslmode=verify-full \
+                 (with sslrootcert=<file> for a private CA)"
+            );
+        }
+        return database_url.to_owned();
+    }
     // `postgres:` is not a scheme the url crate knows, so it leaves IP addresses as text.
     let loopback = url.host_str().is_some_and(|host| {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     });
-    if !url.scheme().starts_with("postgres") || !loopback || url.query_pairs().any(|(k, _)| k == "sslmode") {
-        return database_url.to_owned();
-    }
-    url.query_pairs_mut().append_pair("sslmode", "disable");
+    url.query_pairs_mut().append_pair("sslmode", if loopback { "disable" } else { "verify-full" });
     url.into()
 }
 
@@ -148,17 +172,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_is_skipped_only_on_loopback_and_only_when_not_chosen() {
-        let skipped = |url: &str| without_tls_on_loopback(url).contains("sslmode=disable");
-        assert!(skipped("postgres://postgres@127.0.0.1:5432/intake"));
-        assert!(skipped("postgresql://u:p@localhost/intake?application_name=x"));
-        assert!(skipped("postgres://u@[::1]:5432/intake"));
-        assert!(!skipped("postgres://u@db.example.com/intake"));
-        assert!(!skipped("postgres://u@postgres:5432/intake"));
-        assert!(!skipped("postgres://u@10.0.0.5/intake"));
-        let chosen = "postgres://u@127.0.0.1/intake?sslmode=require";
-        assert_eq!(without_tls_on_loopback(chosen), chosen);
-        assert_eq!(without_tls_on_loopback("sqlite://data/intake.db?mode=rwc"), "sqlite://data/intake.db?mode=rwc");
+    fn tls_is_verified_off_loopback_and_skipped_on_it_unless_chosen() {
+        let mode = |url: &str| {
+            let decided = with_tls_mode(url);
+            decided.split("sslmode=").nth(1).map(|m| m.split('&').next().unwrap_or_default().to_owned())
+        };
+        let disabled = Some("disable".to_owned());
+        let verified = Some("verify-full".to_owned());
+        assert_eq!(mode("postgres://postgres@127.0.0.1:5432/intake"), disabled);
+        assert_eq!(mode("postgresql://u:p@localhost/intake?application_name=x"), disabled);
+        assert_eq!(mode("postgres://u@[::1]:5432/intake"), disabled);
+        assert_eq!(mode("postgres://u@db.example.com/intake"), verified);
+        assert_eq!(mode("postgres://u@postgres:5432/intake"), verified);
+        assert_eq!(mode("postgres://u@10.0.0.5/intake"), verified);
+        for chosen in
+            ["postgres://u@127.0.0.1/intake?sslmode=require", "postgres://u@db.example.com/intake?sslmode=require"]
+        {
+            assert_eq!(with_tls_mode(chosen), chosen);
+        }
+        assert_eq!(with_tls_mode("sqlite://data/intake.db?mode=rwc"), "sqlite://data/intake.db?mode=rwc");
     }
 
     #[tokio::test]

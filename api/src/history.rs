@@ -38,6 +38,17 @@ impl NewEvent {
         Self { lead_id, kind: EventKind::Assigned, actor, data: json!({ "from": from, "to": to }) }
     }
 
+    /// The acknowledgement to the prospect was not queued: `sent` had gone to the address in
+    /// the last 24 hours, the most allowed.
+    pub fn acknowledgement_capped(lead_id: Uuid, sent: u32) -> Self {
+        Self {
+            lead_id,
+            kind: EventKind::AcknowledgementCapped,
+            actor: Actor::System,
+            data: json!({ "acknowledgementsInWindow": sent, "windowHours": 24 }),
+        }
+    }
+
     fn into_row(self, now: DateTime<Utc>) -> lead_event::ActiveModel {
         let (actor_kind, actor_id) = match self.actor {
             Actor::User(id) => (ActorKind::User, Some(id)),

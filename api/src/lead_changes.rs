@@ -12,7 +12,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, SimpleExpr},
 };
 use serde_json::json;
@@ -67,7 +67,7 @@ async fn write_if_unchanged(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     use lead::Column as C;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut update = lead::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(now));
     for (column, value) in change.columns {
         update = update.col_expr(column, value);
@@ -275,7 +275,7 @@ pub async fn add_note(
         body: body.to_owned(),
         created_at: now,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     lead_note::Entity::insert(lead_note::ActiveModel::from(note.clone())).exec_without_returning(&txn).await?;
     lead::Entity::update_many()
         .col_expr(lead::Column::UpdatedAt, Expr::value(now))

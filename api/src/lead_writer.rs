@@ -7,11 +7,14 @@
 
 use entity::{email_job::EmailKind, lead};
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
 };
 
-use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Statement,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
@@ -38,6 +41,8 @@ pub struct WriterSettings {
     pub live: Live,
     /// Assign each new lead to the next active attorney, who alone gets its notification.
     pub round_robin: bool,
+    /// Acknowledgements one address may be sent in 24 hours (0: no cap).
+    pub ack_per_recipient: u32,
 }
 
 struct Pending {
@@ -104,7 +109,7 @@ async fn run(settings: WriterSettings, incoming: Arc<Mutex<mpsc::Receiver<Pendin
 }
 
 async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr> {
-    let txn = settings.db.begin().await?;
+    let txn = crate::db::begin_write(&settings.db).await?;
     let mut leads: Vec<lead::Model> = batch.iter().map(|p| p.lead.clone()).collect();
     let mut jobs: Vec<NewEmailJob> = batch.iter().flat_map(|p| p.jobs.iter().cloned()).collect();
     let mut events: Vec<NewEvent> = leads.iter().map(|l| NewEvent::submitted(l.id, l.duplicate_of)).collect();
@@ -130,8 +135,11 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
             None => true,
         });
     }
-    lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
     let now = clock::now();
+    if settings.ack_per_recipient > 0 {
+        events.extend(cap_acknowledgements(&txn, &mut jobs, settings.ack_per_recipient, now).await?);
+    }
+    lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
     history::record(&txn, events, now).await?;
     let mut jobs = jobs.into_iter();
     loop {
@@ -142,4 +150,72 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
         queue::enqueue(&txn, statement, now).await?;
     }
     txn.commit().await
+}
+
+/// Drops the acknowledgements that would take an address past `cap` in 24 hours, and returns
+/// the history events saying so. Without the cap, anyone could have the firm's mail server
+/// send a victim one mail per submission. The count reads at most `cap` index entries per
+/// address (no more are ever queued); on PostgreSQL, writers of the same address take turns,
+/// so concurrent transactions cannot both see room for the last one.
+async fn cap_acknowledgements(
+    txn: &DatabaseTransaction,
+    jobs: &mut Vec<NewEmailJob>,
+    cap: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<NewEvent>, DbErr> {
+    let is_ack = |job: &NewEmailJob| job.kind == EmailKind::LeadAcknowledgement;
+    let addresses: BTreeSet<String> = jobs.iter().filter(|j| is_ack(j)).map(|j| j.recipient.to_lowercase()).collect();
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let values: Vec<sea_orm::Value> = addresses.iter().map(|a| a.as_str().into()).collect();
+    let placeholders = |first: usize| -> String {
+        (first..first + values.len())
+            .map(|i| if backend == DatabaseBackend::Postgres { format!("${i}") } else { "?".into() })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if backend == DatabaseBackend::Postgres {
+        let rows = placeholders(1).split(", ").map(|p| format!("({p})")).collect::<Vec<_>>().join(", ");
+        let lock = format!(
+            "SELECT pg_advisory_xact_lock(k) FROM \
+             (SELECT hashtext('intake-ack:' || a) AS k FROM (VALUES {rows}) AS t(a) ORDER BY k) AS s"
+        );
+        txn.query_all_raw(Statement::from_sql_and_values(backend, lock, values.clone())).await?;
+    }
+    let since = if backend == DatabaseBackend::Postgres { format!("${}", values.len() + 1) } else { "?".into() };
+    let count = format!(
+        "SELECT LOWER(recipient) AS address, COUNT(*) AS sent FROM email_jobs \
+         WHERE kind = 'lead_acknowledgement' AND LOWER(recipient) IN ({}) AND created_at >= {since} \
+         GROUP BY LOWER(recipient)",
+        placeholders(1)
+    );
+    let mut bound = values;
+    bound.push((now - chrono::Duration::hours(24)).into());
+    let mut sent: HashMap<String, u32> = HashMap::new();
+    for row in txn.query_all_raw(Statement::from_sql_and_values(backend, count, bound)).await? {
+        let (address, n): (String, i64) = (row.try_get("", "address")?, row.try_get("", "sent")?);
+        sent.insert(address, n as u32);
+    }
+    let mut events = Vec::new();
+    jobs.retain(|job| {
+        if !is_ack(job) {
+            return true;
+        }
+        let so_far = sent.entry(job.recipient.to_lowercase()).or_default();
+        if *so_far >= cap {
+            if let Some(lead) = job.lead_id {
+                events.push(NewEvent::acknowledgement_capped(lead, *so_far));
+            }
+            tracing::info!(
+                recipient = %crate::mail::mask_email(&job.recipient),
+                "acknowledgement not sent: the address reached its cap for 24 hours"
+            );
+            return false;
+        }
+        *so_far += 1;
+        true
+    });
+    Ok(events)
 }

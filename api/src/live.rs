@@ -7,7 +7,7 @@
 use std::{str::FromStr, sync::Arc};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -60,11 +60,20 @@ pub struct Live {
     db: DatabaseConnection,
     local: broadcast::Sender<LeadChange>,
     freshness: Arc<Freshness>,
+    /// Counts changes to accounts and sign-ins made or heard of, so that open sockets check
+    /// their account again (and only then).
+    accounts: Arc<watch::Sender<u64>>,
 }
 
 impl Live {
     pub fn new(db: DatabaseConnection, freshness: Arc<Freshness>) -> Self {
-        Self { db, local: broadcast::channel(BACKLOG).0, freshness }
+        Self { db, local: broadcast::channel(BACKLOG).0, freshness, accounts: Arc::new(watch::Sender::new(0)) }
+    }
+
+    /// Changes when an account or sign-in may have changed: deactivated, role changed,
+    /// password set, logged out (here or, on PostgreSQL, in any process).
+    pub fn accounts(&self) -> watch::Receiver<u64> {
+        self.accounts.subscribe()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LeadChange> {
@@ -90,9 +99,11 @@ impl Live {
         }
     }
 
-    /// Accounts changed (created, edited, deactivated, a password set): tells every process.
+    /// Accounts or sign-ins changed (created, edited, deactivated, a password set, a logout):
+    /// tells every process.
     pub async fn publish_users_changed(&self) {
         self.freshness.changed();
+        self.accounts.send_modify(|n| *n += 1);
         if self.db.get_database_backend() == DatabaseBackend::Postgres {
             self.notify(USERS_CHANGED.to_owned()).await;
         }
@@ -119,14 +130,21 @@ impl Live {
         let pool = self.db.get_postgres_connection_pool().clone();
         let local = self.local.clone();
         let (connected, heard) = (self.freshness.clone(), self.freshness.clone());
+        let (reconnected, accounts) = (self.accounts.clone(), self.accounts.clone());
         Some(notify::spawn_listener(
             pool,
             CHANNEL,
             stop,
             // Whatever happened while the listener was not connected went unheard.
-            move || connected.changed(),
+            move || {
+                connected.changed();
+                reconnected.send_modify(|n| *n += 1);
+            },
             move |payload| {
                 heard.changed();
+                if payload == USERS_CHANGED {
+                    accounts.send_modify(|n| *n += 1);
+                }
                 for change in payload.split(',').filter_map(|c| c.parse().ok()) {
                     let _ = local.send(change);
                 }

@@ -38,10 +38,10 @@ pub fn email_attempt(kind: EmailKind, outcome: &'static str, latency: Duration) 
     metrics::histogram!("intake_email_send_seconds", "kind" => kind).record(latency.as_secs_f64());
 }
 
-pub fn http_request(method: &str, route: &str, status: u16, duration: Duration) {
+pub fn http_request(method: &'static str, route: &str, status: u16, duration: Duration) {
     metrics::histogram!(
         "intake_http_request_duration_seconds",
-        "method" => method.to_owned(),
+        "method" => method,
         "route" => route.to_owned(),
         "status" => status.to_string()
     )

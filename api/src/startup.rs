@@ -10,6 +10,8 @@ use crate::{config::Config, db, http, jobs::Worker, state::AppState, users};
 
 pub struct Application {
     listener: TcpListener,
+    /// `INTAKE_OPS_ADDR`: metrics and detailed readiness, off the public listener.
+    ops_listener: Option<TcpListener>,
     state: AppState,
     run_worker: bool,
 }
@@ -27,6 +29,12 @@ impl Application {
     /// got into `INTAKE_PUBLIC_URL`, without a window in which another process could take it).
     pub async fn with_listener(config: Config, listener: TcpListener, run_worker: bool) -> anyhow::Result<Self> {
         crate::metrics::handle();
+        let ops_listener = match config.ops_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (INTAKE_OPS_ADDR)"))?,
+            ),
+            None => None,
+        };
         let state = connect(config).await?;
         if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
             match admin.generated_password {
@@ -43,11 +51,16 @@ impl Application {
                 }
             }
         }
-        Ok(Self { listener, state, run_worker })
+        Ok(Self { listener, ops_listener, state, run_worker })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The operations listener's port, when there is one.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -73,8 +86,14 @@ impl Application {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 every.tick().await;
-                limits.prune();
+                if let Err(e) = limits.prune().await {
+                    tracing::warn!(error = %e, "could not prune the abuse limits");
+                }
             }
+        });
+        let ops = self.ops_listener.map(|listener| {
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics and readiness are served here only");
+            tokio::spawn(http::server::serve(listener, http::ops_router(self.state.clone()), stop.clone().cancelled_owned()))
         });
         let on_stop = stop.clone();
         let served = http::server::serve(self.listener, http::router(self.state.clone()), async move {
@@ -86,6 +105,9 @@ impl Application {
         .context("HTTP server");
         stop.cancel();
         pruner.abort();
+        if let Some(ops) = ops {
+            let _ = ops.await;
+        }
         if let Some(worker) = worker {
             let _ = worker.await;
         }

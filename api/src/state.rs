@@ -45,8 +45,8 @@ pub struct AppState {
     pub statements: Arc<AtomicU64>,
     /// Counts the changes this process made or heard of; see `freshness.rs`.
     pub freshness: Arc<Freshness>,
-    /// Accounts of recent requests' tokens, so that a busy client is not looked up each time.
-    pub signed_in: Arc<Recent<Uuid, user::Model>>,
+    /// Accounts of recent requests' tokens (by account and sign-in), so that a busy client is not looked up each time.
+    pub signed_in: Arc<Recent<(Uuid, Uuid), user::Model>>,
 }
 
 impl AppState {
@@ -60,13 +60,18 @@ impl AppState {
         let storage = Storage::new(&config.storage)?;
         let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
-        let config_limits = config.limits;
+        let limits = Arc::new(Limits::new(config.limits, &db));
         let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
         // Half the pool writes leads at most, so that reads always find a connection.
         let freshness = Arc::new(Freshness::default());
         let live = Live::new(db.clone(), freshness.clone());
         let signed_in = Arc::new(Recent::new(config.read_cache_max_age, SIGNED_IN_KEPT));
-        let writer = WriterSettings { db: db.clone(), live: live.clone(), round_robin: config.round_robin };
+        let writer = WriterSettings {
+            db: db.clone(),
+            live: live.clone(),
+            round_robin: config.round_robin,
+            ack_per_recipient: config.ack_per_recipient,
+        };
         let lead_writer = LeadWriter::start(writer, (config.db_max_connections as usize / 2).max(1));
         Ok(Self {
             db,
@@ -76,7 +81,7 @@ impl AppState {
             tokens,
             links,
             jobs_enqueued: Arc::new(Notify::new()),
-            limits: Arc::new(Limits::new(config_limits)),
+            limits,
             lead_writer,
             live,
             statements,

@@ -1,14 +1,16 @@
 //! Accounts: creating them, signing in, and the first admin.
 
+use chrono::{DateTime, Utc};
 use entity::user::{self, Role};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
 use crate::{
-    auth::{password, refresh},
+    auth::{PasswordCheck, password, refresh},
     clock,
     config::AdminBootstrap,
     error::AppError,
@@ -67,10 +69,15 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Opt
 
 /// Checks the credentials. Unknown email, wrong password and deactivated account all get the
 /// same answer, after the same amount of work.
-pub async fn authenticate(db: &impl ConnectionTrait, email: &str, password: &str) -> Result<user::Model, AppError> {
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    check: PasswordCheck,
+    email: &str,
+    password: &str,
+) -> Result<user::Model, AppError> {
     let user = find_by_email(db, email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = password::verify(password.to_owned(), stored).await?;
+    let matches = password::verify(check, password.to_owned(), stored).await?;
     match user {
         Some(user) if matches && user.active => Ok(user),
         _ => Err(AppError::Unauthenticated("wrong email or password".into())),
@@ -141,7 +148,7 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> 
         .full_name
         .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("fullName", m)))
         .transpose()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let current = find(&txn, id).await?.ok_or(AppError::NotFound("user"))?;
     let loses_admin = current.role == Role::Admin
         && current.active
@@ -165,12 +172,11 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> 
     if let Some(active) = changes.active {
         row.active = Set(active);
     }
-    if deactivated {
-        row.session_version = Set(current.session_version + 1);
-        refresh::revoke_user(&txn, id, now).await?;
-    }
     row.updated_at = Set(now);
-    let updated = row.update(&txn).await?;
+    let mut updated = row.update(&txn).await?;
+    if deactivated {
+        updated = end_sessions(&txn, id, now).await?;
+    }
     txn.commit().await?;
     tracing::info!(user = %id, deactivated, "account updated");
     Ok(updated)
@@ -185,28 +191,33 @@ pub async fn set_password(
 ) -> Result<user::Model, AppError> {
     check_password_policy(&new_password, &user.email, field)?;
     let hash = password::hash(new_password).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = clock::now();
     let mut row = user.clone().into_active_model();
     row.password_hash = Set(hash);
-    row.session_version = Set(user.session_version + 1);
     row.updated_at = Set(now);
-    let updated = row.update(&txn).await?;
-    refresh::revoke_user(&txn, user.id, now).await?;
+    row.update(&txn).await?;
+    let updated = end_sessions(&txn, user.id, now).await?;
     txn.commit().await?;
     tracing::info!(user = %user.id, "password changed; sessions ended");
     Ok(updated)
 }
 
+/// Ends every session of an account: older access tokens stop matching its session version and
+/// its refresh tokens are revoked. The version is incremented in SQL, so two changes at once
+/// cannot both write the same next value.
+async fn end_sessions(txn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<user::Model, DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::SessionVersion, Expr::col(user::Column::SessionVersion).add(1))
+        .filter(user::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    refresh::revoke_user(txn, id, now).await?;
+    find(txn, id).await?.ok_or_else(|| DbErr::RecordNotFound("user".into()))
+}
+
 /// The signed-in user changes their own password, proving they know the current one.
-pub async fn change_password(
-    db: &DatabaseConnection,
-    user: &user::Model,
-    current: &str,
-    new_password: String,
-) -> Result<user::Model, AppError> {
-    if !password::verify(current.to_owned(), Some(user.password_hash.clone())).await? {
-        return Err(AppError::bad_input("currentPassword", "is not your current password"));
-    }
-    set_password(db, user, new_password, "newPassword").await
+/// Whether `current` is the user's password.
+pub async fn confirm_password(check: PasswordCheck, user: &user::Model, current: &str) -> Result<bool, AppError> {
+    Ok(password::verify(check, current.to_owned(), Some(user.password_hash.clone())).await?)
 }

@@ -42,6 +42,8 @@ impl Backend {
 pub struct RunDb {
     pub dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+    /// One signing secret for every process of the run, made for it.
+    jwt_secret: String,
 }
 
 impl RunDb {
@@ -57,7 +59,7 @@ impl RunDb {
                 Some((server.clone(), url.to_string()))
             }
         };
-        Ok(Self { dir, postgres })
+        Ok(Self { dir, postgres, jwt_secret: api::secrets::random_token(48) })
     }
 
     /// The environment every process of this run gets: the embedded defaults but for the
@@ -65,7 +67,7 @@ impl RunDb {
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("INTAKE_DATA_DIR", self.dir.path().display().to_string()),
-            ("INTAKE_JWT_SECRET", "bench-secret-bench-secret-bench-secret".into()),
+            ("INTAKE_JWT_SECRET", self.jwt_secret.clone()),
             ("INTAKE_SUBMIT_RATE_LIMIT", "1000000/s".into()),
             ("INTAKE_SUBMIT_BURST", "1000000".into()),
             ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),

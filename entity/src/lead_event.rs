@@ -20,6 +20,9 @@ pub enum EventKind {
     EmailSent,
     #[sea_orm(string_value = "email_failed")]
     EmailFailed,
+    /// No acknowledgement was queued: the prospect's address had as many as allowed lately.
+    #[sea_orm(string_value = "acknowledgement_capped")]
+    AcknowledgementCapped,
 }
 
 /// Who did it: a signed-in user, the system (worker, round-robin), or the prospect.

@@ -7,6 +7,7 @@ mod m20261121_000002_create_leads;
 mod m20261121_000003_create_email_jobs;
 mod m20261121_000004_sessions_and_idempotency;
 mod m20261121_000005_attorney_workflow;
+mod m20261129_000006_abuse_limits;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_create_email_jobs::Migration),
             Box::new(m20261121_000004_sessions_and_idempotency::Migration),
             Box::new(m20261121_000005_attorney_workflow::Migration),
+            Box::new(m20261129_000006_abuse_limits::Migration),
         ]
     }
 }

@@ -34,7 +34,14 @@ async fn protected_operations_refuse_anonymous_and_bad_tokens(backend: Backend) 
     let admin = app.state.db.clone();
     let admin_id = user::Entity::find().one(&admin).await.unwrap().unwrap().id.to_string();
     let now = chrono::Utc::now().timestamp();
-    let claims = |iat: i64, exp: i64| json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "iat": iat, "exp": exp, "iss": "intake" });
+    // The sign-in a real login started: forged claims name it too.
+    let sid = {
+        let token = app.admin_token().await;
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        serde_json::from_slice::<Value>(&payload).unwrap()["sid"].clone()
+    };
+    let claims = |iat: i64, exp: i64| json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "sid": sid, "iat": iat, "exp": exp, "iss": "intake" });
     let unsigned = {
         let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         format!("{}.{}.", b64(json!({ "alg": "none", "typ": "JWT" })), b64(claims(now, now + 600)))
@@ -53,12 +60,12 @@ async fn protected_operations_refuse_anonymous_and_bad_tokens(backend: Backend) 
         Some(tampered),
         Some("not-a-jwt".to_owned()),
         Some(token(
-            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "iat": now, "exp": now + 600, "iss": "someone-else" }),
+            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "sid": sid, "iat": now, "exp": now + 600, "iss": "someone-else" }),
             JWT_SECRET,
         )),
         // No `iat`: issued when, nobody can tell.
         Some(token(
-            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "exp": now + 600, "iss": "intake" }),
+            json!({ "sub": admin_id, "role": "ADMIN", "ver": 0, "sid": sid, "exp": now + 600, "iss": "intake" }),
             JWT_SECRET,
         )),
         Some(
@@ -80,7 +87,10 @@ async fn protected_operations_refuse_anonymous_and_bad_tokens(backend: Backend) 
     // The same claims, correctly signed, are accepted: the refusals above were about the token.
     let ok = app.graphql("{ me { email } }", json!({}), Some(&valid)).await;
     assert_eq!(ok["data"]["me"]["email"], ADMIN_EMAIL, "{ok}");
+    // An expired token and a forged one are told the same thing.
     let expired = app.graphql("{ me { email } }", json!({}), bad_tokens[2].as_deref()).await;
+    let forged = app.graphql("{ me { email } }", json!({}), bad_tokens[1].as_deref()).await;
+    assert_eq!(expired["errors"][0]["message"], forged["errors"][0]["message"], "{expired} {forged}");
     assert!(expired["errors"][0]["message"].as_str().unwrap().contains("expired"), "{expired}");
 }
 

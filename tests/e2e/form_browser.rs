@@ -235,6 +235,11 @@ async fn the_public_form_works_in_a_real_browser() {
 
     // GraphiQL, offline, runs an introspection query (opened with it, as the mails' links open
     // a lead's query).
+    // A token an older GraphiQL left in localStorage (same origin as the form) must go.
+    client
+        .execute("localStorage.setItem('graphiql:headers', '{\"Authorization\":\"Bearer old\"}')", vec![])
+        .await
+        .unwrap();
     let introspection = "{ __schema { queryType { name } types { name } } }";
     let encoded: String = url::form_urlencoded::byte_serialize(introspection.as_bytes()).collect();
     client.goto(&format!("{}/graphql?query={encoded}", app.address)).await.unwrap();
@@ -266,6 +271,20 @@ async fn the_public_form_works_in_a_real_browser() {
         }
     }
     assert!(answer.contains("\"queryType\"") && answer.contains("LeadConnection"), "GraphiQL answered: {answer}");
+    // GraphiQL keeps its state, the Headers tab's bearer token included, for this tab only.
+    let kept = client
+        .execute(
+            "const keys = s => Object.keys(s).filter(k => k.startsWith('graphiql:')); \
+             return [keys(localStorage), keys(sessionStorage)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept[0], json!([]), "nothing of GraphiQL's in localStorage: {kept}");
+    assert!(
+        kept[1].as_array().is_some_and(|keys| !keys.is_empty()),
+        "GraphiQL keeps its tabs in sessionStorage: {kept}"
+    );
     save_screenshot(&client, "graphiql.png").await;
     client.close().await.unwrap();
 }

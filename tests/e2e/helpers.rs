@@ -14,7 +14,7 @@ use crate::smtp::SmtpSink;
 
 pub const ADMIN_EMAIL: &str = "admin@firm.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
-pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const JWT_SECRET: &str = "e2e-Zq4tW9xK2mP7vB1nL6sR3yH8cJ0dF5gT";
 pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
 
 #[derive(Clone, Debug)]
@@ -77,12 +77,19 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Changes to the typed configuration, for settings with no environment variable (or that a
+/// test wants short: a token's lifetime, a socket's init timeout).
+pub type Tweak = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
+
 pub struct TestApp {
     pub address: String,
+    /// The operations listener's address, when `INTAKE_OPS_ADDR` is set.
+    pub ops_address: Option<String>,
     pub state: AppState,
     pub smtp: SmtpSink,
     pub client: reqwest::Client,
     vars: HashMap<String, String>,
+    tweak: Option<Tweak>,
     data_dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
@@ -96,6 +103,11 @@ impl TestApp {
 
     /// `overrides` are extra environment variables, as an operator would set them.
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_configured(backend, overrides, None).await
+    }
+
+    /// As `spawn_with`, then `tweak` changes the typed configuration.
+    pub async fn spawn_configured(backend: Backend, overrides: &[(&str, &str)], tweak: Option<Tweak>) -> Self {
         let smtp = SmtpSink::start().await;
         let data_dir = tempfile::tempdir().unwrap();
         let mut vars: HashMap<String, String> = [
@@ -132,13 +144,15 @@ impl TestApp {
         for (k, v) in overrides {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
-        let running = start(&vars).await;
+        let running = start(&vars, tweak.as_ref()).await;
         Self {
             address: running.address,
+            ops_address: running.ops_address,
             state: running.state,
             smtp,
             client: reqwest::Client::new(),
             vars,
+            tweak,
             data_dir,
             _database: database,
             stop: Some(running.stop),
@@ -150,8 +164,9 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         self.server.take().unwrap().await.unwrap().unwrap();
-        let running = start(&self.vars).await;
+        let running = start(&self.vars, self.tweak.as_ref()).await;
         self.address = running.address;
+        self.ops_address = running.ops_address;
         self.state = running.state;
         self.stop = Some(running.stop);
         self.server = Some(running.server);
@@ -255,7 +270,7 @@ impl TestApp {
     /// Another API server on the same database and data dir, as a second replica would be.
     /// It stops when dropped.
     pub async fn replica(&self) -> Replica {
-        let running = start(&self.vars).await;
+        let running = start(&self.vars, self.tweak.as_ref()).await;
         Replica { address: running.address, _stop: running.stop }
     }
 
@@ -335,6 +350,7 @@ pub struct Replica {
 
 struct Running {
     address: String,
+    ops_address: Option<String>,
     state: AppState,
     stop: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
@@ -342,20 +358,24 @@ struct Running {
 
 /// Builds and starts the application from `vars`. The in-process worker runs only when the
 /// test sets INTAKE_WORKER=on; the others drain mail themselves.
-async fn start(vars: &HashMap<String, String>) -> Running {
+async fn start(vars: &HashMap<String, String>, tweak: Option<&Tweak>) -> Running {
     // Bind first, so that the public URL (used in links) names the real port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut vars = vars.clone();
     vars.insert("INTAKE_ADDR".into(), format!("127.0.0.1:{port}"));
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
+    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
+    if let Some(tweak) = tweak {
+        tweak(&mut config);
+    }
     let run_worker = vars.get("INTAKE_WORKER").is_some_and(|v| v == "on");
     let app = Application::with_listener(config, listener, run_worker).await.expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ops_address = app.ops_port().map(|port| format!("http://127.0.0.1:{port}"));
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    Running { address, state, stop, server }
+    Running { address, ops_address, state, stop, server }
 }

@@ -19,6 +19,7 @@ mod read_cache;
 mod schema;
 mod sessions;
 mod storage;
+mod trust;
 mod workflow_find;
 mod workflow_follow;
 mod workflow_live;

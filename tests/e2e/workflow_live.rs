@@ -17,23 +17,31 @@ use crate::{
 
 on_both_backends!(subscriptions_deliver_changes_to_staff_only);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(address: &str) -> Socket {
+pub async fn connect(address: &str) -> Socket {
+    connect_with(address, &[]).await
+}
+
+/// A graphql-transport-ws socket, the upgrade request carrying `headers` too.
+pub async fn connect_with(address: &str, headers: &[(&'static str, &str)]) -> Socket {
     let url = address.replacen("http://", "ws://", 1) + "/graphql";
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
     let (socket, response) = connect_async(request).await.expect("WebSocket upgrade");
     assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
 /// The next protocol message, or the close frame as `{"close": code, "reason": …}`.
-async fn receive(socket: &mut Socket) -> Value {
+pub async fn receive(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -56,12 +64,19 @@ async fn receive(socket: &mut Socket) -> Value {
     }
 }
 
-/// Signs in over the socket and subscribes; returns once the server acknowledged.
-async fn subscribed(address: &str, token: &str, subscriptions: &[(&str, &str)]) -> Socket {
+/// A socket signed in with `token`, once the server acknowledged.
+pub async fn signed_in_socket(address: &str, token: &str) -> Socket {
     let mut socket = connect(address).await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
         .await;
-    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    let ack = receive(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+}
+
+/// Signs in over the socket and subscribes; returns once the server acknowledged.
+async fn subscribed(address: &str, token: &str, subscriptions: &[(&str, &str)]) -> Socket {
+    let mut socket = signed_in_socket(address, token).await;
     for (id, query) in subscriptions {
         send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
     }

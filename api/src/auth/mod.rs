@@ -5,5 +5,6 @@ pub mod refresh;
 pub mod session;
 pub mod tokens;
 
+pub use password::{PasswordBudget, PasswordCheck};
 pub use session::Session;
 pub use tokens::TokenKeys;

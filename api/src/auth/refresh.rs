@@ -7,7 +7,7 @@ use entity::refresh_token;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query, SimpleExpr},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -16,9 +16,11 @@ use crate::{error::AppError, secrets};
 
 pub const LIFETIME: Duration = Duration::days(7);
 
-/// Starts a new family for a fresh sign-in; returns the token to hand to the client.
-pub async fn start(conn: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> Result<String, DbErr> {
-    issue(conn, user_id, Uuid::now_v7(), now).await
+/// Starts a new family for a fresh sign-in; returns the family (the sign-in's id) and the token
+/// to hand to the client.
+pub async fn start(conn: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> Result<(Uuid, String), DbErr> {
+    let family = Uuid::now_v7();
+    Ok((family, issue(conn, user_id, family, now).await?))
 }
 
 async fn issue(
@@ -43,8 +45,23 @@ async fn issue(
     Ok(token)
 }
 
-/// Exchanges `token` for a new one in the same family; returns the user id and the new token.
-pub async fn rotate(conn: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> Result<(Uuid, String), AppError> {
+/// A refresh token exchanged for the next one of its family.
+pub struct Rotated {
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub token: String,
+}
+
+/// What presenting a refresh token did.
+pub enum Rotation {
+    Rotated(Rotated),
+    /// The token had been used before: it leaked, and its whole family (every session of that
+    /// sign-in) has been ended.
+    FamilyRevoked,
+}
+
+/// Exchanges `token` for a new one in the same family.
+pub async fn rotate(conn: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> Result<Rotation, AppError> {
     use refresh_token::Column as C;
     let invalid = || AppError::Unauthenticated("the refresh token is not valid; sign in again".into());
     let row =
@@ -65,15 +82,13 @@ pub async fn rotate(conn: &impl ConnectionTrait, token: &str, now: DateTime<Utc>
     if !claimed {
         revoke_family(conn, row.family_id, now).await?;
         tracing::warn!(user = %row.user_id, family = %row.family_id, "a rotated refresh token was reused; its family is revoked");
-        return Err(AppError::Unauthenticated(
-            "this refresh token was already used; for safety every session from that sign-in has been ended".into(),
-        ));
+        return Ok(Rotation::FamilyRevoked);
     }
     if row.expires_at <= now {
         return Err(AppError::Unauthenticated("the refresh token has expired; sign in again".into()));
     }
-    let next = issue(conn, row.user_id, row.family_id, now).await?;
-    Ok((row.user_id, next))
+    let token = issue(conn, row.user_id, row.family_id, now).await?;
+    Ok(Rotation::Rotated(Rotated { user_id: row.user_id, family_id: row.family_id, token }))
 }
 
 /// Ends the sign-in `token` belongs to. `false` when it was unknown or already ended.
@@ -86,6 +101,21 @@ pub async fn logout(conn: &impl ConnectionTrait, token: &str, now: DateTime<Utc>
         }
         _ => Ok(false),
     }
+}
+
+/// Whether the sign-in `family_id` of `user_id` is still live (not logged out, not revoked).
+/// As a condition on the user's row, so that one query reads the account and its sign-in.
+pub fn live_condition(user_id: Uuid, family_id: Uuid) -> SimpleExpr {
+    use refresh_token::Column as C;
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(refresh_token::Entity)
+            .and_where(Expr::col((refresh_token::Entity, C::FamilyId)).eq(family_id))
+            .and_where(Expr::col((refresh_token::Entity, C::UserId)).eq(user_id))
+            .and_where(Expr::col((refresh_token::Entity, C::RevokedAt)).is_null())
+            .to_owned(),
+    )
 }
 
 /// Ends every sign-in of a user (password changed, account deactivated).

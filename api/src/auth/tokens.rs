@@ -1,4 +1,4 @@
-//! Access tokens: HS256 JWTs carrying the user id and role.
+//! Access tokens: HS256 JWTs carrying the user id, role and the sign-in they belong to.
 
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ pub struct Claims {
     pub role: String,
     /// The user's session version at issue; a later password change or deactivation bumps it.
     pub ver: i32,
+    /// The sign-in (refresh-token family) the token was issued to: logging out of it, or the
+    /// reuse of one of its refresh tokens, ends the token too.
+    pub sid: Uuid,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -50,12 +53,13 @@ impl TokenKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user: &user::Model) -> anyhow::Result<String> {
+    pub fn issue(&self, user: &user::Model, sign_in: Uuid) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.id,
             role: role_name(user.role).into(),
             ver: user.session_version,
+            sid: sign_in,
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
             iss: ISSUER.into(),

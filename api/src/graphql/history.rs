@@ -27,6 +27,9 @@ pub enum LeadEventKind {
     EmailSent,
     /// A send attempt failed; `willRetry` says whether another follows.
     EmailFailed,
+    /// No acknowledgement was sent to the prospect: their address had been sent as many as
+    /// `INTAKE_ACK_PER_RECIPIENT` allows in 24 hours (the attorneys were notified as usual).
+    AcknowledgementCapped,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -112,6 +115,7 @@ impl LeadEvent {
             K::NoteAdded => LeadEventKind::NoteAdded,
             K::EmailSent => LeadEventKind::EmailSent,
             K::EmailFailed => LeadEventKind::EmailFailed,
+            K::AcknowledgementCapped => LeadEventKind::AcknowledgementCapped,
         }
     }
     /// When it happened.

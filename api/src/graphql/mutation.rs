@@ -8,7 +8,7 @@ use super::{
     types::{AuthPayload, CreateUserInput, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
 };
 use crate::{
-    auth::refresh,
+    auth::{PasswordBudget, refresh},
     clock,
     error::AppError,
     lead_changes::{self, LeadCorrections},
@@ -25,7 +25,7 @@ impl LeadMutation {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.
     async fn submit_lead(&self, ctx: &Context<'_>, input: SubmitLeadInput, resume: Upload) -> Result<LeadReceipt> {
-        state(ctx).limits.submit(client_ip(ctx))?;
+        state(ctx).limits.submit(client_ip(ctx)).await?;
         let upload = resume
             .value(ctx)
             .map_err(|_| AppError::bad_input("resume", "is missing: attach the file as a multipart upload"))?;
@@ -49,19 +49,28 @@ impl LeadMutation {
     /// (7 days).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
         let state = state(ctx);
-        Ok(sessions::login(&state.db, &state.tokens, &state.limits, client_ip(ctx), &email, &password).await?.into())
+        let check = password_budget(ctx)?.spend("password")?;
+        let attempt = sessions::Attempt { client: client_ip(ctx), check };
+        Ok(sessions::login(&state.db, &state.tokens, &state.limits, attempt, &email, &password).await?.into())
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token; the one sent
     /// stops working. Sending an already-used one ends every session of that sign-in.
     async fn refresh_token(&self, ctx: &Context<'_>, token: String) -> Result<AuthPayload> {
         let state = state(ctx);
-        Ok(sessions::refresh(&state.db, &state.tokens, &token).await?.into())
+        Ok(sessions::refresh(&state.db, &state.tokens, &state.live, &token).await?.into())
     }
 
-    /// Ends the sign-in the refresh token belongs to. False when it had already ended.
+    /// Ends the sign-in the refresh token belongs to: its refresh tokens and the access tokens
+    /// issued with them stop working, on open sockets too. False when it had already ended.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        Ok(refresh::logout(&state(ctx).db, &refresh_token, clock::now()).await.map_err(AppError::from)?)
+        let state = state(ctx);
+        let ended = refresh::logout(&state.db, &refresh_token, clock::now()).await.map_err(AppError::from)?;
+        if ended {
+            // Its access tokens stop working too, over HTTP and on open sockets.
+            state.live.publish_users_changed().await;
+        }
+        Ok(ended)
     }
 
     /// Changes the signed-in user's password. Every session ends, this one included; the
@@ -74,9 +83,20 @@ impl LeadMutation {
     ) -> Result<AuthPayload> {
         let state = state(ctx);
         let me = session(ctx).signed_in()?;
-        let updated = users::change_password(&state.db, me, &current_password, new_password).await?;
+        let attempt =
+            sessions::Attempt { client: client_ip(ctx), check: password_budget(ctx)?.spend("currentPassword")? };
+        let signed_in = sessions::change_password(
+            &state.db,
+            &state.tokens,
+            &state.limits,
+            attempt,
+            me,
+            &current_password,
+            new_password,
+        )
+        .await?;
         state.live.publish_users_changed().await;
-        Ok(sessions::start(&state.db, &state.tokens, updated).await?.into())
+        Ok(signed_in.into())
     }
 
     /// Records that the firm reached out: PENDING → REACHED_OUT. Attorneys and admins.
@@ -165,6 +185,10 @@ impl LeadMutation {
         state(ctx).live.publish_users_changed().await;
         Ok(User(user))
     }
+}
+
+fn password_budget<'a>(ctx: &Context<'a>) -> Result<&'a PasswordBudget, AppError> {
+    ctx.data::<PasswordBudget>().map_err(|_| AppError::Internal(anyhow::anyhow!("no password budget for this request")))
 }
 
 /// Every mutation: leads, sign-in and accounts here, the mail queue in `email_jobs.rs`.

@@ -1,7 +1,7 @@
 //! Limits on what one HTTP request may ask, checked before anything executes: the schema itself
 //! limits depth and complexity; this adds batch size, query size, aliases and files.
 
-use async_graphql::BatchRequest;
+use async_graphql::{BatchRequest, Request};
 
 pub const MAX_BATCH: usize = 10;
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
@@ -30,16 +30,17 @@ pub fn check(batch: &BatchRequest) -> Result<(), ShapeError> {
     if files > 1 {
         return Err(ShapeError::Request(format!("one file per request; this one maps {files}")));
     }
-    for request in requests {
-        if request.query.len() > MAX_QUERY_BYTES {
-            return Err(ShapeError::Operation(format!(
-                "the query is {} bytes; at most {MAX_QUERY_BYTES} are accepted",
-                request.query.len()
-            )));
-        }
-        if count_aliases(&request.query) > MAX_ALIASES {
-            return Err(ShapeError::Operation(format!("the query uses more than {MAX_ALIASES} aliases")));
-        }
+    requests.iter().try_for_each(|request| check_operation(request).map_err(ShapeError::Operation))
+}
+
+/// One operation's own limits, over HTTP and WebSocket alike (depth and complexity are the
+/// schema's).
+pub fn check_operation(request: &Request) -> Result<(), String> {
+    if request.query.len() > MAX_QUERY_BYTES {
+        return Err(format!("the query is {} bytes; at most {MAX_QUERY_BYTES} are accepted", request.query.len()));
+    }
+    if count_aliases(&request.query) > MAX_ALIASES {
+        return Err(format!("the query uses more than {MAX_ALIASES} aliases"));
     }
     Ok(())
 }
@@ -111,8 +112,6 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::Request;
-
     use super::*;
 
     #[test]

@@ -63,7 +63,7 @@ impl Answers {
         let user = match session {
             Session::Anonymous => None,
             Session::User(user) => Some(user.id),
-            Session::Rejected(_) => return None,
+            Session::Rejected | Session::Malformed => return None,
         };
         let BatchRequest::Single(request) = batch else { return None };
         if !request.uploads.is_empty() {
@@ -104,7 +104,7 @@ pub fn may_change_data(batch: &mut BatchRequest) -> bool {
     batch.iter_mut().any(|request| operation_type(request) != Some(OperationType::Query))
 }
 
-fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+pub(super) fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
     let operation = match (&document.operations, name.as_deref()) {

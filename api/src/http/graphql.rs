@@ -29,7 +29,7 @@ use super::{
     multipart::{self, MultipartError, MultipartLimits},
 };
 use crate::{
-    auth::Session,
+    auth::{PasswordBudget, Session},
     client_ip,
     error::AppError,
     graphql::{
@@ -42,10 +42,15 @@ use crate::{
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 const MAX_JSON_BODY: u64 = 1024 * 1024;
 
-/// GraphiQL, or the subscription WebSocket when the request asks for an upgrade.
-pub async fn graphiql_or_subscriptions(State(state): State<HttpState>, request: Request) -> Response {
+/// GraphiQL, or the GraphQL WebSocket when the request asks for an upgrade.
+pub async fn graphiql_or_subscriptions(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     if request.headers().contains_key(header::UPGRADE) {
-        return super::live::upgrade(state, request).await;
+        let client = client_ip::resolve(peer.ip(), request.headers(), &state.app.config.trusted_proxies);
+        return super::live::upgrade(state, client, request).await;
     }
     super::graphiql::page().await.into_response()
 }
@@ -129,7 +134,9 @@ pub async fn execute(
     state.parses.fill(&mut request);
     let changes_data = answers::may_change_data(&mut request);
     let key = key.filter(|_| !changes_data);
-    let mut response = state.schema.execute_batch(request.data(session).data(ClientIp(client))).await;
+    // One budget for the whole batch: one password check per HTTP request.
+    let request = request.data(session).data(ClientIp(client)).data(PasswordBudget::default());
+    let mut response = state.schema.execute_batch(request).await;
     if changes_data {
         // After the change committed: answers read before it are out of date.
         state.app.freshness.changed();
@@ -139,7 +146,10 @@ pub async fn execute(
     {
         return answer;
     }
-    add_missing_codes(&mut response);
+    add_missing_codes(match &mut response {
+        BatchResponse::Single(r) => std::slice::from_mut(r),
+        BatchResponse::Batch(rs) => rs.as_mut_slice(),
+    });
     let retry_after = retry_after(&response);
     let mut http = GraphQLResponse::from(response).into_response();
     if let Some(seconds) = retry_after {
@@ -167,11 +177,7 @@ fn retry_after(response: &BatchResponse) -> Option<u64> {
 
 /// Errors raised before resolvers run (syntax, validation, variable coercion) carry no code of
 /// their own; give them one so that every error a client sees has `extensions.code`.
-fn add_missing_codes(response: &mut BatchResponse) {
-    let responses = match response {
-        BatchResponse::Single(r) => std::slice::from_mut(r),
-        BatchResponse::Batch(rs) => rs.as_mut_slice(),
-    };
+pub(super) fn add_missing_codes(responses: &mut [async_graphql::Response]) {
     for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
         let ext = error.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_some() {

@@ -58,9 +58,15 @@ pub fn router(app: AppState) -> Router {
     let router = router
         .route("/graphql", get(graphql::graphiql_or_subscriptions).post(graphql::execute))
         .route("/files/{*key}", get(files::download))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz));
+    // With an operations listener, the public one keeps no operational detail.
+    let router = match config.ops_addr {
+        Some(_) => router.route("/readyz", get(health::readyz_bare).with_state(app.clone())),
+        None => router
+            .route("/readyz", get(health::readyz).with_state(app.clone()))
+            .route("/metrics", get(health::metrics).with_state(app.clone())),
+    };
+    let router = router
         .with_state(HttpState {
             answers: Arc::new(Answers::new(app.config.read_cache_max_age)),
             app,
@@ -82,6 +88,15 @@ pub fn router(app: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
+/// The operations listener (`INTAKE_OPS_ADDR`): metrics and detailed readiness, nothing else.
+pub fn ops_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz_detailed))
+        .route("/healthz", get(health::healthz))
+        .with_state(app)
+}
+
 /// Records every request's duration by method, route pattern (never the raw path: it would carry
 /// file keys) and status.
 async fn record_duration(
@@ -89,12 +104,28 @@ async fn record_duration(
     request: Request<axum::body::Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = matched.map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    crate::metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed());
+    crate::metrics::http_request(method, &route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Labels come from closed sets, so that made-up methods add no series to `/metrics`.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD.iter().find(|m| *m == method).map_or("other", |m| m.as_str())
 }
 
 fn security_headers(router: Router, https: bool) -> Router {

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Instant};
 use chrono::{DateTime, Utc};
 use entity::email_job::{self, EmailKind, JobState};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use sea_orm::{DatabaseBackend, DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseBackend, DatabaseConnection};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -136,7 +136,7 @@ impl Worker {
         let now = claimed_at.max(clock::now());
         match result {
             Ok(()) => {
-                let txn = self.db.begin().await?;
+                let txn = crate::db::begin_write(&self.db).await?;
                 queue::mark_sent(&txn, job, now).await?;
                 txn.commit().await?;
                 metrics::email_attempt(job.kind, "sent", latency);
@@ -148,7 +148,7 @@ impl Worker {
                 // Servers quote the recipient in their answers: keep the full text in the job
                 // row, but not in the log.
                 let logged = mask_emails_in(&e.to_string());
-                let txn = self.db.begin().await?;
+                let txn = crate::db::begin_write(&self.db).await?;
                 let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
                 txn.commit().await?;
                 match state {

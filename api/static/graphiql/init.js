@@ -24,6 +24,12 @@ pageInfo { hasNextPage endCursor }
   }
 }
 `;
+// The bearer token lives in the Headers tab: keep GraphiQL's state (tabs, headers) for this
+// browser tab only, never in localStorage where it would outlive the session and be readable
+// by anything later served from this origin. Older versions kept it there: remove it.
+for (const key of Object.keys(window.localStorage)) {
+  if (key.startsWith('graphiql:')) window.localStorage.removeItem(key);
+}
 const params = new URLSearchParams(window.location.search);
 const root = ReactDOM.createRoot(document.getElementById('graphiql'));
 root.render(React.createElement(GraphiQL, {
@@ -34,7 +40,7 @@ root.render(React.createElement(GraphiQL, {
     wsClient: graphqlWs.createClient({
       url: (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + location.pathname,
       connectionParams: () => {
-        try { return JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); } catch { return {}; }
+        try { return JSON.parse(sessionStorage.getItem('graphiql:headers') || '{}'); } catch { return {}; }
       },
     }),
   }),
@@ -44,4 +50,5 @@ root.render(React.createElement(GraphiQL, {
   defaultEditorToolsVisibility: 'headers',
   isHeadersEditorEnabled: true,
   shouldPersistHeaders: true,
+  storage: window.sessionStorage,
 }));
