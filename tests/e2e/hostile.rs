@@ -147,8 +147,10 @@ async fn query_bombs_and_batches_are_refused(backend: Backend) {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
 
     let aliases: String = (0..200).map(|i| format!("a{i}: me {{ id }} ")).collect();
+    // A legacy application/json client gets 200 for a request refused before execution, as
+    // the GraphQL-over-HTTP spec asks (graphql_http.rs checks the 400 of the spec's own type).
     let (status, body) = post(json!({ "query": format!("{{ {aliases} }}") })).await;
-    assert_eq!((status.as_u16(), error_code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{body}");
+    assert_eq!((status.as_u16(), error_code(&body)), (200, "GRAPHQL_VALIDATION_FAILED"), "{body}");
 
     let fields: String = (0..1200).map(|_| "leads { nodes { id } } ").collect();
     let (_, body) = post(json!({ "query": format!("{{ {fields} }}") })).await;

@@ -11,6 +11,7 @@ mod cli;
 mod errors;
 mod files;
 mod form_browser;
+mod graphql_http;
 mod hostile;
 mod lead_flow;
 mod mail;

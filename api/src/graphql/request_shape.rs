@@ -1,7 +1,7 @@
 //! Limits on what one HTTP request may ask, checked before anything executes: the schema itself
 //! limits depth and complexity; this adds batch size, query size, aliases and files.
 
-use async_graphql::{BatchRequest, Request};
+use async_graphql::{BatchRequest, Request, parser::types::DocumentOperations};
 
 pub const MAX_BATCH: usize = 10;
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
@@ -41,6 +41,52 @@ pub fn check_operation(request: &Request) -> Result<(), String> {
     }
     if count_aliases(&request.query) > MAX_ALIASES {
         return Err(format!("the query uses more than {MAX_ALIASES} aliases"));
+    }
+    Ok(())
+}
+
+/// A required variable the request does not give: a variable coercion failure, which must be
+/// refused before execution (async-graphql would only notice it at the field, mid-execution).
+#[derive(Debug, PartialEq, Eq)]
+pub struct MissingVariable {
+    pub name: String,
+    pub message: String,
+}
+
+/// Checks that every non-null variable without a default is given a value. A query that does
+/// not parse is left to the executor, which reports where.
+pub fn check_variables(request: &mut Request) -> Result<(), MissingVariable> {
+    let given: Vec<(String, bool)> = request
+        .variables
+        .iter()
+        .map(|(name, value)| (name.to_string(), *value != async_graphql::Value::Null))
+        .collect();
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return Ok(()) };
+    let operation = match (&document.operations, operation_name.as_deref()) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
+            Some(operation) => operation,
+            None => return Ok(()),
+        },
+        (DocumentOperations::Multiple(operations), None) => match operations.values().next() {
+            Some(operation) if operations.len() == 1 => operation,
+            _ => return Ok(()),
+        },
+    };
+    for definition in &operation.node.variable_definitions {
+        let definition = &definition.node;
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let name = definition.name.node.as_str();
+        if required && !given.iter().any(|(given, non_null)| given == name && *non_null) {
+            return Err(MissingVariable {
+                name: name.to_owned(),
+                message: format!(
+                    "Variable \"${name}\" of required type \"{}\" was not provided.",
+                    definition.var_type.node
+                ),
+            });
+        }
     }
     Ok(())
 }

@@ -12,11 +12,7 @@ use async_graphql::{
     BatchRequest, BatchResponse,
     parser::types::{DocumentOperations, OperationType},
 };
-use axum::{
-    body::Bytes,
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
-};
+use axum::body::Bytes;
 use uuid::Uuid;
 
 use crate::{
@@ -77,15 +73,16 @@ impl Answers {
         })
     }
 
-    pub fn get(&self, key: &AnswerKey, read: ReadAt) -> Option<Response> {
+    /// The kept answer's body, if it is still current.
+    pub fn get(&self, key: &AnswerKey, read: ReadAt) -> Option<Bytes> {
         let body = self.recent.get(key, read)?;
         self.hits.increment(1);
-        Some(answer(body))
+        Some(body)
     }
 
-    /// Answers the query `response` came from (a miss: it was computed), keeping it under `key`
-    /// when it is a clean single answer.
-    pub fn keep(&self, key: AnswerKey, response: &BatchResponse, read: ReadAt) -> Option<Response> {
+    /// The body of the answer `response` (a miss: it was computed), kept under `key` when it
+    /// is a clean single answer; `None` when it is not one.
+    pub fn keep(&self, key: AnswerKey, response: &BatchResponse, read: ReadAt) -> Option<Bytes> {
         self.misses.increment(1);
         let BatchResponse::Single(single) = response else { return None };
         if !single.errors.is_empty() || !single.http_headers.is_empty() || single.cache_control.value().is_some() {
@@ -95,7 +92,7 @@ impl Answers {
         if body.len() <= MAX_ANSWER_BYTES {
             self.recent.put(key, body.clone(), read);
         }
-        Some(answer(body))
+        Some(body)
     }
 }
 
@@ -115,11 +112,4 @@ pub(super) fn operation_type(request: &mut async_graphql::Request) -> Option<Ope
         (DocumentOperations::Multiple(_), None) => return None,
     };
     Some(operation.node.ty)
-}
-
-/// The same headers async-graphql-axum gives an answer without errors.
-fn answer(body: Bytes) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/graphql-response+json"));
-    response
 }

@@ -8,6 +8,8 @@ mod graphql;
 mod health;
 mod live;
 mod multipart;
+mod negotiate;
+mod persisted;
 pub mod server;
 mod spool;
 
@@ -29,7 +31,7 @@ use tower_http::{
 
 use crate::{
     graphql::{IntakeSchema, parse_cache::ParseCache},
-    http::answers::Answers,
+    http::{answers::Answers, persisted::PersistedQueries},
     state::AppState,
 };
 
@@ -41,6 +43,7 @@ pub struct HttpState {
     pub schema: IntakeSchema,
     pub parses: Arc<ParseCache>,
     pub answers: Arc<Answers>,
+    pub persisted: Arc<PersistedQueries>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -56,7 +59,7 @@ pub fn router(app: AppState) -> Router {
         router = router.merge(form::routes(&config));
     }
     let router = router
-        .route("/graphql", get(graphql::graphiql_or_subscriptions).post(graphql::execute))
+        .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/files/{*key}", get(files::download))
         .route("/healthz", get(health::healthz));
     // With an operations listener, the public one keeps no operational detail.
@@ -72,6 +75,7 @@ pub fn router(app: AppState) -> Router {
             app,
             schema,
             parses: Arc::new(ParseCache::default()),
+            persisted: Arc::new(PersistedQueries::default()),
         })
         .route_layer(axum::middleware::from_fn(record_duration))
         // The GraphQL handler enforces tighter limits of its own; this bounds every other route.
