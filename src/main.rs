@@ -2,5 +2,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api::cli::run().await
+    api::app::cli::run().await
 }

@@ -58,7 +58,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(cause) => {
-                tracing::error!(error = %crate::mail::mask_emails_in(&format!("{cause:?}")), "internal error");
+                tracing::error!(error = %crate::infra::mail::mask_emails_in(&format!("{cause:?}")), "internal error");
                 "Internal server error; it has been logged".into()
             }
             other => other.to_string(),

@@ -1,35 +1,12 @@
-//! Intake: the library behind the `intake` binary.
+//! Intake: the library behind the `intake` binary. The folders are the architecture, and
+//! dependencies point one way: `app` (configuration, start-up, CLI) uses everything; `web`
+//! (HTTP, WebSocket, the GraphQL schema) uses the domains; the domains, `leads` and
+//! `accounts`, use `infra` (database, storage, mail, jobs, announcements); `infra` uses
+//! nothing above it. `error` is the one error type, shared by all.
 
-pub mod assignment;
-pub mod auth;
-pub mod cli;
-pub mod client_ip;
-pub mod clock;
-pub mod config;
-pub mod db;
+pub mod accounts;
+pub mod app;
 pub mod error;
-pub mod file_links;
-pub mod freshness;
-pub mod graphql;
-pub mod health_probe;
-pub mod history;
-pub mod http;
-pub mod jobs;
-pub mod lead_changes;
-pub mod lead_list;
-pub mod lead_writer;
+pub mod infra;
 pub mod leads;
-pub mod limits;
-pub mod live;
-pub mod mail;
-pub mod metrics;
-pub mod resume;
-pub mod secrets;
-pub mod sessions;
-pub mod startup;
-pub mod state;
-pub mod stats;
-pub mod storage;
-pub mod telemetry;
-pub mod users;
-pub mod validate;
+pub mod web;

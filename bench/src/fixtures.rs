@@ -59,7 +59,7 @@ impl RunDb {
                 Some((server.clone(), url.to_string()))
             }
         };
-        Ok(Self { dir, postgres, jwt_secret: api::secrets::random_token(48) })
+        Ok(Self { dir, postgres, jwt_secret: api::infra::secrets::random_token(48) })
     }
 
     /// The environment every process of this run gets: the embedded defaults but for the
@@ -79,15 +79,15 @@ impl RunDb {
         env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
-    pub fn config(&self) -> anyhow::Result<api::config::Config> {
+    pub fn config(&self) -> anyhow::Result<api::app::config::Config> {
         self.config_with(&[])
     }
 
     /// The configuration Intake would build from `env()` plus `extra`.
-    pub fn config_with(&self, extra: &[(&str, String)]) -> anyhow::Result<api::config::Config> {
+    pub fn config_with(&self, extra: &[(&str, String)]) -> anyhow::Result<api::app::config::Config> {
         let mut env = self.env();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        api::config::Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        api::app::config::Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 

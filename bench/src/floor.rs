@@ -44,9 +44,9 @@ struct Input {
 }
 
 pub async fn serve() -> anyhow::Result<()> {
-    let config = api::config::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let db = api::db::connect(&config).await?;
-    api::db::migrate(&db).await?;
+    let config = api::app::config::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = api::infra::db::connect(&config).await?;
+    api::infra::db::migrate(&db).await?;
     let dir = config.data_dir.join("floor-resumes");
     std::fs::create_dir_all(&dir)?;
     let app = Router::new()
@@ -54,7 +54,7 @@ pub async fn serve() -> anyhow::Result<()> {
         .route("/readyz", get(|| async { "ok" }))
         .with_state(Arc::new(Floor { db, dir }));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    axum::serve(listener, app).with_graceful_shutdown(api::startup::shutdown_signal()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(api::app::startup::shutdown_signal()).await?;
     Ok(())
 }
 

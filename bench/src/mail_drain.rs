@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use api::{
-    jobs::queue::{self, NewEmailJob},
-    mail::messages::LeadMail,
+    infra::jobs::queue::{self, NewEmailJob},
+    infra::mail::messages::LeadMail,
 };
 
 use crate::{
@@ -46,7 +46,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
     let db = RunDb::create(backend).await?;
     let config =
         db.config_with(&[("INTAKE_SMTP_URL", sink.url()), ("INTAKE_MAIL_CONCURRENCY", concurrency.to_string())])?;
-    let state = api::startup::connect(config).await?;
+    let state = api::app::startup::connect(config).await?;
 
     let payload = serde_json::to_value(LeadMail {
         lead_id: uuid::Uuid::now_v7(),
@@ -54,7 +54,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
         last_name: "Lovelace".into(),
         email: "ada@example.com".into(),
         resume_file_name: "cv.pdf".into(),
-        submitted_at: api::clock::now(),
+        submitted_at: api::infra::clock::now(),
         lead_url: "http://localhost:8000/graphql".into(),
         duplicate_of: None,
     })?;
@@ -68,11 +68,11 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
                 payload: payload.clone(),
             })
             .collect();
-        queue::enqueue(&state.db, jobs, api::clock::now()).await.context("queueing")?;
+        queue::enqueue(&state.db, jobs, api::infra::clock::now()).await.context("queueing")?;
     }
 
     let started = Instant::now();
-    let report = state.worker().run_pending(api::clock::now()).await?;
+    let report = state.worker().run_pending(api::infra::clock::now()).await?;
     let seconds = started.elapsed().as_secs_f64();
     state.db.clone().close().await?;
     db.drop_database().await?;

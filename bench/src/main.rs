@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         // The servers under test: their own runtime, as the `intake` binary would have.
-        Some("serve-intake") => tokio_main(api::cli::run_with(args[1..].iter().map(Into::into))),
+        Some("serve-intake") => tokio_main(api::app::cli::run_with(args[1..].iter().map(Into::into))),
         Some("serve-floor") => report_error(tokio_main(floor::serve())),
         _ => {
             let result = tokio_main(bench(args[1..].to_vec()));

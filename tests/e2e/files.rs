@@ -53,7 +53,7 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
 
     // A link signed for a time long past has expired.
     let key = path.split("/files/").nth(1).unwrap();
-    let old = app.state.links.url(key, api::clock::now() - chrono::Duration::hours(1));
+    let old = app.state.links.url(key, api::infra::clock::now() - chrono::Duration::hours(1));
     let expired = get(old).await;
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expired"));

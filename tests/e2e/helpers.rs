@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use api::{config::Config, jobs::DrainReport, startup::Application, state::AppState};
+use api::{app::config::Config, app::startup::Application, app::state::AppState, infra::jobs::DrainReport};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -278,7 +278,7 @@ impl TestApp {
 
     /// Sends every mail that is due now, through the worker's own code path.
     pub async fn drain_mail(&self) -> DrainReport {
-        self.drain_mail_at(api::clock::now()).await
+        self.drain_mail_at(api::infra::clock::now()).await
     }
 
     /// As `drain_mail`, as if the clock read `now`: makes retries due without waiting.
@@ -288,7 +288,7 @@ impl TestApp {
 }
 
 pub fn later(by: Duration) -> DateTime<Utc> {
-    api::clock::now() + by
+    api::infra::clock::now() + by
 }
 
 pub const SUBMIT_LEAD: &str = "mutation Submit($input: SubmitLeadInput!, $resume: Upload!) { \

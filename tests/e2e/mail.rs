@@ -78,7 +78,7 @@ async fn a_failed_send_is_retried(backend: Backend) {
     let waiting: Vec<_> = jobs(&app).await.into_iter().filter(|j| j.state == JobState::Queued).collect();
     assert_eq!(waiting.len(), 1);
     assert!(waiting[0].last_error.as_deref().unwrap().contains("451"), "{:?}", waiting[0].last_error);
-    assert!(waiting[0].run_at > api::clock::now(), "retried later, not at once");
+    assert!(waiting[0].run_at > api::infra::clock::now(), "retried later, not at once");
 
     assert_eq!(app.drain_mail().await, Default::default(), "not due yet");
     let second = app.drain_mail_at(later(Duration::from_secs(3600))).await;
@@ -188,7 +188,7 @@ async fn concurrent_workers_send_each_mail_once(backend: Backend) {
         app.submit_lead(lead_input("Ada", "Lovelace", &email), "cv.pdf", PDF.to_vec()).await;
     }
     let (a, b, c) = (app.state.worker(), app.state.worker(), app.state.worker());
-    let now = api::clock::now();
+    let now = api::infra::clock::now();
     let (ra, rb, rc) = tokio::join!(a.run_pending(now), b.run_pending(now), c.run_pending(now));
     let sent = ra.unwrap().sent + rb.unwrap().sent + rc.unwrap().sent;
     assert_eq!(sent, 40);

@@ -8,8 +8,8 @@ use std::{
 };
 
 use api::{
-    jobs::queue::{self, NewEmailJob},
-    mail::messages::LeadMail,
+    infra::jobs::queue::{self, NewEmailJob},
+    infra::mail::messages::LeadMail,
 };
 use entity::email_job::{self, EmailKind, JobState};
 use sea_orm::EntityTrait;
@@ -37,7 +37,7 @@ async fn enqueue(app: &TestApp, n: usize) -> HashSet<String> {
         last_name: "Lovelace".into(),
         email: "ada@example.com".into(),
         resume_file_name: "cv.pdf".into(),
-        submitted_at: api::clock::now(),
+        submitted_at: api::infra::clock::now(),
         lead_url: "http://localhost/graphql".into(),
         duplicate_of: None,
     })
@@ -50,7 +50,7 @@ async fn enqueue(app: &TestApp, n: usize) -> HashSet<String> {
             payload: payload.clone(),
         })
         .collect();
-    queue::enqueue(&app.state.db, jobs, api::clock::now()).await.unwrap();
+    queue::enqueue(&app.state.db, jobs, api::infra::clock::now()).await.unwrap();
     email_job::Entity::find().all(&app.state.db).await.unwrap().into_iter().map(|j| j.id.to_string()).collect()
 }
 
@@ -65,7 +65,7 @@ async fn all_sent(app: &TestApp) -> bool {
 async fn four_workers_deliver_a_thousand_mails_exactly_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ids = enqueue(&app, 1000).await;
-    let now = api::clock::now();
+    let now = api::infra::clock::now();
     let workers: Vec<_> = (0..4).map(|_| app.state.worker()).collect();
     let reports = futures_util::future::join_all(workers.iter().map(|w| w.run_pending(now))).await;
     let sent: usize = reports.into_iter().map(|r| r.unwrap().sent).sum();

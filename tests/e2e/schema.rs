@@ -5,7 +5,7 @@ const COMMITTED: &str = include_str!("../../schema.graphql");
 #[test]
 fn committed_sdl_matches_the_schema() {
     assert!(
-        api::graphql::sdl() == COMMITTED,
+        api::web::graphql::sdl() == COMMITTED,
         "schema.graphql is out of date: run `cargo run -- schema > schema.graphql` and review the diff"
     );
 }

@@ -1,0 +1,104 @@
+//! The caller of one request, resolved from its `Authorization` header before any resolver runs,
+//! and the checks resolvers use to demand a signed-in user or a role.
+
+use entity::user::{self, Role};
+use sea_orm::{EntityTrait, QueryFilter};
+
+use super::{refresh, tokens::Claims};
+use crate::{app::state::AppState, error::AppError, infra::freshness::ReadAt};
+
+/// What every refused token is told, whatever the reason (bad signature, expired, ended by a
+/// password change, logout or deactivation, unknown account): the answer is no oracle.
+pub const TOKEN_REFUSED: &str =
+    "the access token is not valid or has expired; sign in again or exchange your refresh token";
+
+#[derive(Clone)]
+pub enum Session {
+    Anonymous,
+    /// A token was sent but cannot be honoured.
+    Rejected,
+    /// The header was not `Bearer <token>`.
+    Malformed,
+    User(user::Model),
+}
+
+impl Session {
+    /// Reads the header value (if any); see `account`.
+    pub async fn resolve(header: Option<&str>, app: &AppState, read: ReadAt) -> Result<Self, AppError> {
+        let Some(header) = header else {
+            return Ok(Self::Anonymous);
+        };
+        let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
+            return Ok(Self::Malformed);
+        };
+        Ok(match account(token.trim(), app, read).await? {
+            Some((_, user)) => Self::User(user),
+            None => Self::Rejected,
+        })
+    }
+
+    pub fn signed_in(&self) -> Result<&user::Model, AppError> {
+        match self {
+            Self::User(user) => Ok(user),
+            Self::Anonymous => Err(AppError::Unauthenticated(
+                "sign in first: call the login mutation and send 'Authorization: Bearer <accessToken>'".into(),
+            )),
+            Self::Malformed => {
+                Err(AppError::Unauthenticated("the Authorization header must be 'Bearer <accessToken>'".into()))
+            }
+            Self::Rejected => Err(AppError::Unauthenticated(TOKEN_REFUSED.into())),
+        }
+    }
+
+    /// Attorneys and admins: the people who work the leads.
+    pub fn staff(&self) -> Result<&user::Model, AppError> {
+        self.with_role(&[Role::Attorney, Role::Admin], "an attorney or an admin")
+    }
+
+    pub fn admin(&self) -> Result<&user::Model, AppError> {
+        self.with_role(&[Role::Admin], "an admin")
+    }
+
+    fn with_role(&self, roles: &[Role], who: &str) -> Result<&user::Model, AppError> {
+        let user = self.signed_in()?;
+        if roles.contains(&user.role) { Ok(user) } else { Err(AppError::Forbidden(format!("only {who} may do this"))) }
+    }
+}
+
+/// The account behind an access token, or `None` when the token cannot be honoured. A valid
+/// signature is not enough: the account must still exist and be active, the token must carry
+/// its current session version (a password change or deactivation ends older tokens), its
+/// sign-in must not have ended (logout, a reused refresh token), and the account's current
+/// role, not the token's, applies. The account is read again once anything has changed (see
+/// `freshness.rs`); `read` is taken before anything the caller goes on to read, so that an
+/// account changed meanwhile is not remembered as current.
+pub async fn account(token: &str, app: &AppState, read: ReadAt) -> Result<Option<(Claims, user::Model)>, AppError> {
+    let claims = match app.tokens.verify(token) {
+        Ok(claims) => claims,
+        Err(why) => {
+            tracing::debug!(%why, "access token refused");
+            return Ok(None);
+        }
+    };
+    let key = (claims.sub, claims.sid);
+    let found = match app.signed_in.get(&key, read) {
+        Some(user) => Some(user),
+        None => {
+            let found = user::Entity::find_by_id(claims.sub)
+                .filter(refresh::live_condition(claims.sub, claims.sid))
+                .one(&app.db)
+                .await?;
+            if let Some(user) = &found {
+                app.signed_in.put(key, user.clone(), read);
+            }
+            found
+        }
+    };
+    Ok(match found {
+        Some(user) if user.active && user.session_version == claims.ver => Some((claims, user)),
+        _ => {
+            tracing::debug!(user = %claims.sub, "access token refused: its account or sign-in has ended");
+            None
+        }
+    })
+}

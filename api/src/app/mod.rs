@@ -1,0 +1,9 @@
+//! The application: configuration from the environment, start-up and shutdown, the shared
+//! state, the command line. It may use every other folder; nothing uses it but `main`.
+
+pub mod cli;
+pub mod config;
+pub mod health_probe;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,162 @@
+//! Building and running the server: database, migrations, first admin, HTTP and worker.
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{accounts::users, app::config::Config, app::state::AppState, infra::db, infra::jobs::Worker, web};
+
+pub struct Application {
+    listener: TcpListener,
+    /// `INTAKE_OPS_ADDR`: metrics and detailed readiness, off the public listener.
+    ops_listener: Option<TcpListener>,
+    state: AppState,
+    run_worker: bool,
+}
+
+impl Application {
+    /// Connects, migrates, makes sure an admin exists and binds `INTAKE_ADDR`.
+    pub async fn build(config: Config, run_worker: bool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (INTAKE_ADDR)", config.addr))?;
+        Self::with_listener(config, listener, run_worker).await
+    }
+
+    /// As `build`, on a socket the caller bound already (tests bind port 0 and put the port it
+    /// got into `INTAKE_PUBLIC_URL`, without a window in which another process could take it).
+    pub async fn with_listener(config: Config, listener: TcpListener, run_worker: bool) -> anyhow::Result<Self> {
+        crate::infra::metrics::handle();
+        let ops_listener = match config.ops_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (INTAKE_OPS_ADDR)"))?,
+            ),
+            None => None,
+        };
+        let state = connect(config).await?;
+        if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
+            match admin.generated_password {
+                Some(password) => eprintln!(
+                    "\n  Created the first admin account.\n    email:    {}\n    password: {password}\n  \
+                     This password is shown only once: keep it, then create attorney accounts with createUser.\n",
+                    admin.email
+                ),
+                None => {
+                    tracing::info!(
+                        email = %crate::infra::mail::mask_email(&admin.email),
+                        "created the first admin account from INTAKE_ADMIN_EMAIL/INTAKE_ADMIN_PASSWORD"
+                    )
+                }
+            }
+        }
+        Ok(Self { listener, ops_listener, state, run_worker })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The operations listener's port, when there is one.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, lets in-flight requests
+    /// and the mail batch in progress finish, and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        let public = &self.state.config.public_url;
+        tracing::info!(%addr, "Intake is listening");
+        tracing::info!(
+            "GraphiQL: {public}/graphql — sign in with the `login` mutation, then add the header \
+             Authorization: Bearer <accessToken>"
+        );
+        let stop = CancellationToken::new();
+        let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        // Subscribers here hear of changes made by every process (PostgreSQL).
+        let live = self.state.live.spawn_listener(stop.child_token());
+        let limits = self.state.limits.clone();
+        let pruner = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = limits.prune().await {
+                    tracing::warn!(error = %e, "could not prune the abuse limits");
+                }
+            }
+        });
+        let ops = self.ops_listener.map(|listener| {
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics and readiness are served here only");
+            tokio::spawn(web::server::serve(listener, web::ops_router(self.state.clone()), stop.clone().cancelled_owned()))
+        });
+        let on_stop = stop.clone();
+        let served = web::server::serve(self.listener, web::router(self.state.clone()), async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests and mail");
+            on_stop.cancel();
+        })
+        .await
+        .context("HTTP server");
+        stop.cancel();
+        pruner.abort();
+        if let Some(ops) = ops {
+            let _ = ops.await;
+        }
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        if let Some(live) = live {
+            let _ = live.await;
+        }
+        self.state.db.clone().close().await.ok();
+        served
+    }
+}
+
+/// The state shared by `serve` and `worker`: configuration, database (migrated), store, mailer.
+pub async fn connect(config: Config) -> anyhow::Result<AppState> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    AppState::new(config, db)
+}
+
+/// `intake worker`: only the mail worker, until `shutdown`.
+pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let state = connect(config).await?;
+    let worker: Worker = state.worker();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker.run(stop.child_token()));
+    shutdown.await;
+    tracing::info!("shutting down: finishing the mail batch in progress");
+    stop.cancel();
+    task.await.context("mail worker")?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,269 @@
+//! Email job rows: enqueue, claim atomically, settle.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    email_job::{self, EmailKind, JobState},
+    lead_event::EventKind,
+};
+use rand::Rng;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    app::config::JobSettings,
+    leads::history::{self, Actor, NewEvent},
+};
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Clone)]
+pub struct NewEmailJob {
+    pub lead_id: Option<Uuid>,
+    pub kind: EmailKind,
+    pub recipient: String,
+    pub payload: serde_json::Value,
+}
+
+pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: DateTime<Utc>) -> Result<(), DbErr> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows = jobs.into_iter().map(|job| email_job::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        lead_id: Set(job.lead_id),
+        kind: Set(job.kind),
+        recipient: Set(job.recipient),
+        payload: Set(job.payload),
+        state: Set(JobState::Queued),
+        attempts: Set(0),
+        run_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+        sent_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    });
+    email_job::Entity::insert_many(rows).exec(conn).await?;
+    notify_workers(conn).await
+}
+
+/// Wakes idle workers in every process (PostgreSQL; delivered when the transaction commits).
+/// On SQLite, workers share this process's in-memory wake-up instead.
+pub async fn notify_workers(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        conn.execute_unprepared(&format!("NOTIFY {}", super::notify::CHANNEL)).await?;
+    }
+    Ok(())
+}
+
+/// Takes up to `limit` jobs due at `now` and leases them until `now + lease`, in one statement,
+/// so that two workers never take the same job. On PostgreSQL rows locked by another worker's
+/// claim are skipped rather than waited for; SQLite runs one writer at a time anyway.
+/// Each claim counts as an attempt, so a job whose worker dies mid-send still runs out.
+pub async fn claim_due(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<email_job::Model>, DbErr> {
+    use email_job::Column as C;
+    let mut due = Query::select();
+    due.column(C::Id)
+        .from(email_job::Entity)
+        .and_where(Expr::col(C::State).eq(JobState::Queued))
+        .and_where(Expr::col(C::RunAt).lte(now))
+        .and_where(Expr::col(C::LockedUntil).is_null().or(Expr::col(C::LockedUntil).lte(now)))
+        .order_by(C::RunAt, Order::Asc)
+        .limit(limit);
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    email_job::Entity::update_many()
+        .col_expr(C::LockedUntil, Expr::value(now + lease))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.in_subquery(due))
+        .exec_with_returning(conn)
+        .await
+}
+
+pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<(), DbErr> {
+    use email_job::Column as C;
+    email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Sent))
+        .col_expr(C::SentAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(job.id))
+        .exec(conn)
+        .await?;
+    record_in_history(conn, job, EventKind::EmailSent, json!({})).await
+}
+
+/// The lead's history shows every send and every failure, by the system.
+async fn record_in_history(
+    conn: &impl ConnectionTrait,
+    job: &email_job::Model,
+    kind: EventKind,
+    mut data: serde_json::Value,
+) -> Result<(), DbErr> {
+    let Some(lead_id) = job.lead_id else { return Ok(()) };
+    data["jobId"] = json!(job.id);
+    data["recipient"] = json!(job.recipient);
+    data["attempt"] = json!(job.attempts);
+    // At the time it really happened, which a drain run for a later time (tests) is not.
+    history::record(conn, vec![NewEvent { lead_id, kind, actor: Actor::System, data }], crate::infra::clock::now())
+        .await
+}
+
+/// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
+/// is permanent or the attempts are used up. Returns the new state.
+pub async fn mark_failed(
+    conn: &impl ConnectionTrait,
+    job: &email_job::Model,
+    error: &str,
+    permanent: bool,
+    now: DateTime<Utc>,
+    settings: &JobSettings,
+) -> Result<JobState, DbErr> {
+    use email_job::Column as C;
+    let exhausted = job.attempts as u32 >= settings.max_attempts;
+    let (state, run_at) = if permanent || exhausted {
+        (JobState::Dead, job.run_at)
+    } else {
+        (JobState::Queued, now + backoff(settings.backoff_base, job.attempts as u32))
+    };
+    email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(state))
+        .col_expr(C::RunAt, Expr::value(run_at))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastError, Expr::value(truncate(error, 2000)))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(job.id))
+        .exec(conn)
+        .await?;
+    let data = json!({ "error": truncate(error, 2000), "willRetry": state == JobState::Queued });
+    record_in_history(conn, job, EventKind::EmailFailed, data).await?;
+    Ok(state)
+}
+
+/// `base · 2^(attempts−1)`, capped, with ±20 % jitter so that jobs failed together do not all
+/// come back at the same instant.
+pub fn backoff(base: Duration, attempts: u32) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(Ord::min(attempts.saturating_sub(1), 20)));
+    let capped = exp.min(MAX_BACKOFF);
+    capped.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+/// Counts per state, for `emailJobStats`.
+pub async fn stats(conn: &impl ConnectionTrait) -> Result<Vec<(JobState, u64)>, DbErr> {
+    let mut counts = Vec::new();
+    for state in [JobState::Queued, JobState::Sent, JobState::Dead] {
+        let n = email_job::Entity::find().filter(email_job::Column::State.eq(state)).count(conn).await?;
+        counts.push((state, n));
+    }
+    Ok(counts)
+}
+
+/// Newest first, optionally in one state, `first` after the job `after` (an id).
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    state: Option<JobState>,
+    first: u64,
+    after: Option<Uuid>,
+) -> Result<Vec<email_job::Model>, DbErr> {
+    let mut select = email_job::Entity::find();
+    if let Some(state) = state {
+        select = select.filter(email_job::Column::State.eq(state));
+    }
+    // Ids are UUIDv7, ordered by creation: the id alone is a stable cursor.
+    if let Some(after) = after {
+        select = select.filter(email_job::Column::Id.lt(after));
+    }
+    select.order_by_desc(email_job::Column::Id).limit(first).all(conn).await
+}
+
+pub async fn count(conn: &impl ConnectionTrait, state: Option<JobState>) -> Result<u64, DbErr> {
+    let mut select = email_job::Entity::find();
+    if let Some(state) = state {
+        select = select.filter(email_job::Column::State.eq(state));
+    }
+    select.count(conn).await
+}
+
+pub enum RetryOutcome {
+    Requeued(email_job::Model),
+    AlreadySent,
+    NotFound,
+}
+
+/// Puts a dead (or waiting) job back in the queue, due now, with a fresh set of attempts.
+/// A sent job stays sent: sending it again would be a duplicate.
+pub async fn retry(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<RetryOutcome, DbErr> {
+    use email_job::Column as C;
+    let updated = email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Queued))
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::RunAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(C::State.ne(JobState::Sent))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    let job = email_job::Entity::find_by_id(id).one(conn).await?;
+    Ok(match (updated, job) {
+        (1, Some(job)) => {
+            notify_workers(conn).await?;
+            tracing::info!(job = %id, "email requeued by an admin");
+            RetryOutcome::Requeued(job)
+        }
+        (_, Some(_)) => RetryOutcome::AlreadySent,
+        (_, None) => RetryOutcome::NotFound,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_rides_out_a_day() {
+        let settings = crate::app::config::Config::from_lookup(|k| {
+            (k == "INTAKE_DATA_DIR").then(|| std::env::temp_dir().join("intake-schedule").display().to_string())
+        })
+        .unwrap()
+        .jobs;
+        // The shortest the jitter can make it: every wait at 80 %.
+        let shortest: Duration = (1..settings.max_attempts)
+            .map(|attempt| {
+                settings.backoff_base.saturating_mul(2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF).mul_f64(0.8)
+            })
+            .sum();
+        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(30);
+        let first = backoff(base, 1);
+        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
+        let fourth = backoff(base, 4);
+        assert!(fourth >= Duration::from_secs(192) && fourth <= Duration::from_secs(288));
+        assert!(backoff(base, 200) <= MAX_BACKOFF.mul_f64(1.2));
+    }
+}

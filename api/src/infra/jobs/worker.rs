@@ -1,0 +1,181 @@
+//! The mail worker: claims due jobs, renders and sends them concurrently over pooled SMTP
+//! connections, and settles each one.
+
+use std::{sync::Arc, time::Instant};
+
+use chrono::{DateTime, Utc};
+use entity::email_job::{self, EmailKind, JobState};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+use serde::Deserialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{notify, queue};
+use crate::{
+    app::config::JobSettings,
+    infra::clock,
+    infra::live::{LeadChange, Live},
+    infra::mail::{
+        Mailer, SendError, mask_email, mask_emails_in,
+        messages::{self, LeadMail, Sender},
+    },
+    infra::metrics,
+};
+
+#[derive(Clone)]
+pub struct Worker {
+    db: DatabaseConnection,
+    /// Sent and failed mails are history: subscribers to the lead hear of them.
+    live: Live,
+    mailer: Mailer,
+    settings: JobSettings,
+    wake: Arc<Notify>,
+}
+
+/// What one drain did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl Worker {
+    pub fn new(db: DatabaseConnection, live: Live, mailer: Mailer, settings: JobSettings, wake: Arc<Notify>) -> Self {
+        Self { db, live, mailer, settings, wake }
+    }
+
+    /// Runs until `shutdown`: drains what is due, then sleeps until woken (a job enqueued in this
+    /// process, or a NOTIFY from another) or the poll interval passes. A batch in flight is
+    /// finished before stopping.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(concurrency = self.settings.concurrency, "mail worker started");
+        // On PostgreSQL, jobs enqueued by other processes wake this one through LISTEN.
+        let listener = (self.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+            let pool = self.db.get_postgres_connection_pool().clone();
+            let (on_connect, on_payload) = (self.wake.clone(), self.wake.clone());
+            // After a reconnect, look once: something may have been enqueued meanwhile.
+            notify::spawn_listener(
+                pool,
+                notify::CHANNEL,
+                shutdown.child_token(),
+                move || on_connect.notify_one(),
+                move |_| on_payload.notify_one(),
+            )
+        });
+        loop {
+            if let Err(e) = self.drain(clock::now(), Some(&shutdown)).await {
+                tracing::error!(error = %mask_emails_in(&format!("{e:#}")), "mail worker: draining the queue failed; will retry");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
+        tracing::info!("mail worker stopped");
+    }
+
+    /// Sends every job due at `now`, batch after batch, until none is left. Tests pass a time in
+    /// the future to make retries due without waiting.
+    pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+        self.drain(now, None).await
+    }
+
+    /// As `run_pending`, but stops after the batch in progress once `stop` is cancelled: a
+    /// long queue must not hold up a shutdown (the rest waits for the next start, or for
+    /// another worker).
+    async fn drain(&self, now: DateTime<Utc>, stop: Option<&CancellationToken>) -> anyhow::Result<DrainReport> {
+        let mut report = DrainReport::default();
+        loop {
+            if stop.is_some_and(CancellationToken::is_cancelled) {
+                return Ok(report);
+            }
+            let jobs = queue::claim_due(&self.db, now, self.settings.lease, self.settings.batch_size()).await?;
+            if jobs.is_empty() {
+                return Ok(report);
+            }
+            tracing::debug!(count = jobs.len(), "mail worker: claimed jobs");
+            let mut leads: Vec<Uuid> = jobs.iter().filter_map(|j| j.lead_id).collect();
+            leads.sort_unstable();
+            leads.dedup();
+            let states: anyhow::Result<Vec<JobState>> = stream::iter(jobs)
+                .map(|job| async move { self.process(&job, now).await })
+                .buffer_unordered(self.settings.concurrency)
+                .try_collect()
+                .await;
+            // Each mail settled is in its lead's history: one announcement per batch, not per mail.
+            let changes: Vec<LeadChange> = leads.into_iter().map(LeadChange::Updated).collect();
+            self.live.publish(&changes).await;
+            let states = states?;
+            for state in states {
+                match state {
+                    JobState::Sent => report.sent += 1,
+                    JobState::Queued => report.retrying += 1,
+                    JobState::Dead => report.dead += 1,
+                }
+            }
+        }
+    }
+
+    async fn process(&self, job: &email_job::Model, claimed_at: DateTime<Utc>) -> anyhow::Result<JobState> {
+        let to = mask_email(&job.recipient);
+        let started = Instant::now();
+        let result = match self.render(job) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(SendError::Permanent(format!("cannot render the message: {e:#}"))),
+        };
+        let latency = started.elapsed();
+        // Settle at the later of the claim time and the clock, so that a drain driven with a
+        // future time schedules retries after it.
+        let now = claimed_at.max(clock::now());
+        match result {
+            Ok(()) => {
+                let txn = crate::infra::db::begin_write(&self.db).await?;
+                queue::mark_sent(&txn, job, now).await?;
+                txn.commit().await?;
+                metrics::email_attempt(job.kind, "sent", latency);
+                tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
+                Ok(JobState::Sent)
+            }
+            Err(e) => {
+                let permanent = matches!(e, SendError::Permanent(_));
+                // Servers quote the recipient in their answers: keep the full text in the job
+                // row, but not in the log.
+                let logged = mask_emails_in(&e.to_string());
+                let txn = crate::infra::db::begin_write(&self.db).await?;
+                let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
+                txn.commit().await?;
+                match state {
+                    JobState::Dead => {
+                        metrics::email_attempt(job.kind, "dead", latency);
+                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up");
+                    }
+                    _ => {
+                        metrics::email_attempt(job.kind, "failed", latency);
+                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry");
+                    }
+                }
+                Ok(state)
+            }
+        }
+    }
+
+    fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
+        let lead = LeadMail::deserialize(&job.payload)?;
+        let sender = Sender {
+            from: &self.mailer.from,
+            reply_to: self.mailer.reply_to.as_ref(),
+            firm_name: &self.mailer.firm_name,
+        };
+        match job.kind {
+            EmailKind::LeadAcknowledgement => messages::acknowledgement(job.id, &job.recipient, &lead, &sender),
+            EmailKind::LeadNotification => messages::notification(job.id, &job.recipient, &lead, &sender),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Live lead events for subscriptions. Every change is published after it commits: on
+//! PostgreSQL with NOTIFY, so that every API replica hears it (each LISTENs and passes what it
+//! hears to its own subscribers); on SQLite, whose one process is the whole system, straight to
+//! this process's subscribers. Every change published or heard also tells this process's
+//! `Freshness` that remembered answers may be out of date.
+
+use std::{str::FromStr, sync::Arc};
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{infra::freshness::Freshness, infra::jobs::notify};
+
+pub const CHANNEL: &str = "intake_leads";
+/// Events a slow subscriber may fall behind by before it misses some.
+const BACKLOG: usize = 1024;
+/// Announces a change to accounts (no lead subscriber sees it): remembered sign-ins and
+/// answers in other processes are out of date.
+const USERS_CHANGED: &str = "users";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeadChange {
+    Submitted(Uuid),
+    Updated(Uuid),
+}
+
+impl LeadChange {
+    pub fn lead_id(self) -> Uuid {
+        match self {
+            Self::Submitted(id) | Self::Updated(id) => id,
+        }
+    }
+
+    fn encode(self) -> String {
+        match self {
+            Self::Submitted(id) => format!("submitted:{id}"),
+            Self::Updated(id) => format!("updated:{id}"),
+        }
+    }
+}
+
+impl FromStr for LeadChange {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (kind, id) = s.split_once(':').ok_or(())?;
+        let id = id.parse().map_err(drop)?;
+        match kind {
+            "submitted" => Ok(Self::Submitted(id)),
+            "updated" => Ok(Self::Updated(id)),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Live {
+    db: DatabaseConnection,
+    local: broadcast::Sender<LeadChange>,
+    freshness: Arc<Freshness>,
+    /// Counts changes to accounts and sign-ins made or heard of, so that open sockets check
+    /// their account again (and only then).
+    accounts: Arc<watch::Sender<u64>>,
+}
+
+impl Live {
+    pub fn new(db: DatabaseConnection, freshness: Arc<Freshness>) -> Self {
+        Self { db, local: broadcast::channel(BACKLOG).0, freshness, accounts: Arc::new(watch::Sender::new(0)) }
+    }
+
+    /// Changes when an account or sign-in may have changed: deactivated, role changed,
+    /// password set, logged out (here or, on PostgreSQL, in any process).
+    pub fn accounts(&self) -> watch::Receiver<u64> {
+        self.accounts.subscribe()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LeadChange> {
+        self.local.subscribe()
+    }
+
+    /// Tells every subscriber, in every process. Call it after the change has committed. A
+    /// failure is logged, not returned: the change itself is safely stored.
+    pub async fn publish(&self, changes: &[LeadChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        self.freshness.changed();
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            for change in changes {
+                let _ = self.local.send(*change);
+            }
+            return;
+        }
+        // One NOTIFY for all of them: a payload may hold up to 8000 bytes, 200 changes.
+        for chunk in changes.chunks(200) {
+            self.notify(chunk.iter().map(|c| c.encode()).collect::<Vec<_>>().join(",")).await;
+        }
+    }
+
+    /// Accounts or sign-ins changed (created, edited, deactivated, a password set, a logout):
+    /// tells every process.
+    pub async fn publish_users_changed(&self) {
+        self.freshness.changed();
+        self.accounts.send_modify(|n| *n += 1);
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            self.notify(USERS_CHANGED.to_owned()).await;
+        }
+    }
+
+    async fn notify(&self, payload: String) {
+        let notify = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), payload.into()],
+        );
+        if let Err(e) = self.db.execute_raw(notify).await {
+            tracing::warn!(error = %e, "could not announce a change to the other processes");
+        }
+    }
+
+    /// PostgreSQL: LISTENs until `stop` and hands what it hears to this process's subscribers.
+    /// (Changes made while it is disconnected are not replayed: a dashboard that reconnects
+    /// reloads its list anyway.)
+    pub fn spawn_listener(&self, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return None;
+        }
+        let pool = self.db.get_postgres_connection_pool().clone();
+        let local = self.local.clone();
+        let (connected, heard) = (self.freshness.clone(), self.freshness.clone());
+        let (reconnected, accounts) = (self.accounts.clone(), self.accounts.clone());
+        Some(notify::spawn_listener(
+            pool,
+            CHANNEL,
+            stop,
+            // Whatever happened while the listener was not connected went unheard.
+            move || {
+                connected.changed();
+                reconnected.send_modify(|n| *n += 1);
+            },
+            move |payload| {
+                heard.changed();
+                if payload == USERS_CHANGED {
+                    accounts.send_modify(|n| *n += 1);
+                }
+                for change in payload.split(',').filter_map(|c| c.parse().ok()) {
+                    let _ = local.send(change);
+                }
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_survive_the_notify_payload() {
+        let id = Uuid::now_v7();
+        for change in [LeadChange::Submitted(id), LeadChange::Updated(id)] {
+            assert_eq!(change.encode().parse::<LeadChange>(), Ok(change));
+        }
+        assert!("deleted:x".parse::<LeadChange>().is_err());
+    }
+}

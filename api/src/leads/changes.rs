@@ -1,0 +1,296 @@
+//! Changes to a lead after submission: status, corrections, a new résumé, notes, assignment.
+//! Each change and its history events are written in one transaction, on the condition that
+//! the lead is still as it was read (its `updated_at`), so two people changing a lead at once
+//! both land, one after the other, each recorded with what it really changed.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    lead::{self, LeadStatus},
+    lead_event::EventKind,
+    lead_note, replaced_resume,
+    user::{self, Role},
+};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, SimpleExpr},
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    accounts::users,
+    app::state::AppState,
+    error::AppError,
+    infra::clock,
+    infra::live::LeadChange,
+    infra::validate,
+    leads::history::{self, Actor, NewEvent},
+    leads::submission::{self, ResumeFile, ResumeUpload},
+};
+
+/// Attempts before giving up on a lead that keeps changing under us.
+const ATTEMPTS: usize = 5;
+pub const MAX_NOTE_CHARS: usize = 10_000;
+
+/// One change, worked out from the lead as read.
+struct Change {
+    columns: Vec<(lead::Column, SimpleExpr)>,
+    events: Vec<NewEvent>,
+    replaced: Option<replaced_resume::ActiveModel>,
+}
+
+/// Reads the lead, asks `plan` what to change (nothing: `None`), and writes it if the lead is
+/// still as read; otherwise reads again.
+async fn change_lead(
+    state: &AppState,
+    id: Uuid,
+    mut plan: impl FnMut(&lead::Model, DateTime<Utc>) -> Result<Option<Change>, AppError>,
+) -> Result<lead::Model, AppError> {
+    for _ in 0..ATTEMPTS {
+        let lead = submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+        let now = clock::now();
+        let Some(change) = plan(&lead, now)? else {
+            return Ok(lead);
+        };
+        if write_if_unchanged(&state.db, &lead, change, now).await? {
+            state.live.publish(&[LeadChange::Updated(id)]).await;
+            return submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"));
+        }
+    }
+    Err(AppError::Internal(anyhow::anyhow!("lead {id} kept changing while being updated")))
+}
+
+async fn write_if_unchanged(
+    db: &DatabaseConnection,
+    seen: &lead::Model,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use lead::Column as C;
+    let txn = crate::infra::db::begin_write(db).await?;
+    let mut update = lead::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(now));
+    for (column, value) in change.columns {
+        update = update.col_expr(column, value);
+    }
+    let updated =
+        update.filter(C::Id.eq(seen.id)).filter(C::UpdatedAt.eq(seen.updated_at)).exec(&txn).await?.rows_affected;
+    if updated == 0 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    if let Some(replaced) = change.replaced {
+        replaced_resume::Entity::insert(replaced).exec_without_returning(&txn).await?;
+    }
+    history::record(&txn, change.events, now).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Moves a lead along its one allowed transition, PENDING → REACHED_OUT, recording who and when.
+/// Asking for the status it already has changes nothing and is not an error.
+pub async fn update_status(
+    state: &AppState,
+    id: Uuid,
+    status: LeadStatus,
+    actor: &user::Model,
+) -> Result<lead::Model, AppError> {
+    use lead::Column as C;
+    let lead = change_lead(state, id, |lead, now| {
+        if lead.status == status {
+            return Ok(None);
+        }
+        if (lead.status, status) != (LeadStatus::Pending, LeadStatus::ReachedOut) {
+            return Err(AppError::InvalidStatusTransition { from: status_name(lead.status), to: status_name(status) });
+        }
+        Ok(Some(Change {
+            columns: vec![
+                (C::Status, Expr::value(status)),
+                (C::ReachedOutAt, Expr::value(now)),
+                (C::ReachedOutBy, Expr::value(actor.id)),
+            ],
+            events: vec![NewEvent {
+                lead_id: id,
+                kind: EventKind::StatusChanged,
+                actor: Actor::User(actor.id),
+                data: json!({ "from": status_name(lead.status), "to": status_name(status) }),
+            }],
+            replaced: None,
+        }))
+    })
+    .await?;
+    tracing::info!(lead = %id, by = %actor.id, status = status_name(lead.status), "lead status");
+    Ok(lead)
+}
+
+pub fn status_name(status: LeadStatus) -> &'static str {
+    match status {
+        LeadStatus::Pending => "PENDING",
+        LeadStatus::ReachedOut => "REACHED_OUT",
+    }
+}
+
+/// Corrections to what the prospect typed; absent fields stay as they are.
+#[derive(Default)]
+pub struct LeadCorrections {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Corrects names and email and/or replaces the résumé. The replaced file stays in the store,
+/// downloadable from the history.
+pub async fn update(
+    state: &AppState,
+    id: Uuid,
+    corrections: LeadCorrections,
+    resume: Option<ResumeUpload>,
+    actor: &user::Model,
+) -> Result<lead::Model, AppError> {
+    use lead::Column as C;
+    let first_name = corrections
+        .first_name
+        .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("firstName", m)))
+        .transpose()?;
+    let last_name = corrections
+        .last_name
+        .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("lastName", m)))
+        .transpose()?;
+    let email =
+        corrections.email.map(|e| validate::email(&e).map_err(|m| AppError::bad_input("email", m))).transpose()?;
+    submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    let new_file = match resume {
+        Some(upload) => Some(submission::store_resume(state, upload).await?),
+        None => None,
+    };
+    let result = change_lead(state, id, |lead, now| {
+        let mut columns = Vec::new();
+        let mut changes = Vec::new();
+        let fields = [
+            ("firstName", C::FirstName, &lead.first_name, &first_name),
+            ("lastName", C::LastName, &lead.last_name, &last_name),
+            ("email", C::Email, &lead.email, &email),
+        ];
+        for (name, column, old, new) in fields {
+            if let Some(new) = new.as_ref().filter(|new| *new != old) {
+                columns.push((column, Expr::value(new.clone())));
+                changes.push(json!({ "field": name, "from": old, "to": new }));
+                if name == "email" {
+                    columns.push((C::EmailKey, Expr::value(new.to_lowercase())));
+                }
+            }
+        }
+        let mut events = Vec::new();
+        if !changes.is_empty() {
+            events.push(NewEvent {
+                lead_id: id,
+                kind: EventKind::FieldsUpdated,
+                actor: Actor::User(actor.id),
+                data: json!({ "changes": changes }),
+            });
+        }
+        let replaced = new_file.as_ref().map(|file| {
+            columns.extend(resume_columns(file));
+            events.push(NewEvent {
+                lead_id: id,
+                kind: EventKind::ResumeReplaced,
+                actor: Actor::User(actor.id),
+                data: json!({ "previousKey": lead.resume_key, "newKey": file.key }),
+            });
+            replaced_resume::ActiveModel {
+                key: Set(lead.resume_key.clone()),
+                lead_id: Set(id),
+                file_name: Set(lead.resume_file_name.clone()),
+                content_type: Set(lead.resume_content_type.clone()),
+                size_bytes: Set(lead.resume_size_bytes),
+                replaced_at: Set(now),
+            }
+        });
+        Ok((!events.is_empty()).then_some(Change { columns, events, replaced }))
+    })
+    .await;
+    if result.is_err()
+        && let Some(file) = &new_file
+    {
+        submission::discard_resume(state, &file.key).await;
+    }
+    result
+}
+
+fn resume_columns(file: &ResumeFile) -> Vec<(lead::Column, SimpleExpr)> {
+    use lead::Column as C;
+    vec![
+        (C::ResumeKey, Expr::value(file.key.clone())),
+        (C::ResumeFileName, Expr::value(file.file_name.clone())),
+        (C::ResumeContentType, Expr::value(file.content_type.clone())),
+        (C::ResumeSizeBytes, Expr::value(file.size_bytes)),
+    ]
+}
+
+/// Assigns the lead to an active attorney or admin, or (`None`) to nobody.
+pub async fn assign(
+    state: &AppState,
+    id: Uuid,
+    assignee: Option<Uuid>,
+    actor: &user::Model,
+) -> Result<lead::Model, AppError> {
+    if let Some(user_id) = assignee {
+        let user = users::find(&state.db, user_id).await?;
+        if !user.is_some_and(|u| u.active && matches!(u.role, Role::Attorney | Role::Admin)) {
+            return Err(AppError::bad_input("userId", "is not an active attorney or admin"));
+        }
+    }
+    change_lead(state, id, |lead, _| {
+        if lead.assigned_to == assignee {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            columns: vec![(lead::Column::AssignedTo, Expr::value(assignee))],
+            events: vec![NewEvent::assigned(id, Actor::User(actor.id), lead.assigned_to, assignee)],
+            replaced: None,
+        }))
+    })
+    .await
+}
+
+/// Adds a note to the lead's history.
+pub async fn add_note(
+    state: &AppState,
+    lead_id: Uuid,
+    body: &str,
+    actor: &user::Model,
+) -> Result<lead_note::Model, AppError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::bad_input("body", "is empty; write the note"));
+    }
+    if body.chars().count() > MAX_NOTE_CHARS {
+        return Err(AppError::bad_input("body", format!("must be at most {MAX_NOTE_CHARS} characters")));
+    }
+    submission::find(&state.db, lead_id).await?.ok_or(AppError::NotFound("lead"))?;
+    let now = clock::now();
+    let note = lead_note::Model {
+        id: Uuid::now_v7(),
+        lead_id,
+        author_id: Some(actor.id),
+        body: body.to_owned(),
+        created_at: now,
+    };
+    let txn = crate::infra::db::begin_write(&state.db).await?;
+    lead_note::Entity::insert(lead_note::ActiveModel::from(note.clone())).exec_without_returning(&txn).await?;
+    lead::Entity::update_many()
+        .col_expr(lead::Column::UpdatedAt, Expr::value(now))
+        .filter(lead::Column::Id.eq(lead_id))
+        .exec(&txn)
+        .await?;
+    let event = NewEvent {
+        lead_id,
+        kind: EventKind::NoteAdded,
+        actor: Actor::User(actor.id),
+        data: json!({ "noteId": note.id }),
+    };
+    history::record(&txn, vec![event], now).await?;
+    txn.commit().await?;
+    state.live.publish(&[LeadChange::Updated(lead_id)]).await;
+    Ok(note)
+}

@@ -1,0 +1,334 @@
+//! Finding leads: filters, orders and Relay paging in both directions with opaque cursors.
+//! Paging is by keyset (the sort value and the id of the last lead seen), so leads arriving
+//! or changing between pages cause neither duplicates nor gaps in the ones already ordered.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use entity::lead::{self, LeadStatus};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
+};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+pub const MAX_PAGE_SIZE: i32 = 100;
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// Which leads a listing covers, independent of paging. Every part given must hold.
+#[derive(Clone, Debug, Default)]
+pub struct LeadFilter {
+    /// Any of these statuses.
+    pub statuses: Option<Vec<LeadStatus>>,
+    /// Submitted at or after.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Submitted before.
+    pub created_before: Option<DateTime<Utc>>,
+    pub assigned_to: Option<Uuid>,
+    /// `true`: only leads nobody is assigned to; `false`: only assigned ones.
+    pub unassigned: Option<bool>,
+    /// Part of the first name, last name or email, ignoring case.
+    pub search: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderField {
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeadOrder {
+    pub field: OrderField,
+    pub descending: bool,
+}
+
+impl Default for LeadOrder {
+    /// Newest first.
+    fn default() -> Self {
+        Self { field: OrderField::CreatedAt, descending: true }
+    }
+}
+
+/// Relay paging: `first` after a cursor, or `last` before one.
+#[derive(Clone, Debug, Default)]
+pub struct Paging {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+pub struct LeadPage {
+    pub leads: Vec<lead::Model>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub filter: LeadFilter,
+    pub order: LeadOrder,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: LeadFilter,
+    order: LeadOrder,
+    paging: Paging,
+) -> Result<LeadPage, AppError> {
+    let filter = checked(filter)?;
+    let (size, cursor, backwards) = match (&paging.first, &paging.last) {
+        (Some(_), Some(_)) => return Err(AppError::bad_input("last", "cannot be combined with first; page one way")),
+        (None, Some(last)) if paging.after.is_none() => (*last, paging.before.as_deref().map(|c| ("before", c)), true),
+        (None, Some(_)) => return Err(AppError::bad_input("after", "goes with first; with last, use before")),
+        (first, None) if paging.before.is_none() => {
+            (first.unwrap_or(DEFAULT_PAGE_SIZE), paging.after.as_deref().map(|c| ("after", c)), false)
+        }
+        (_, None) => return Err(AppError::bad_input("before", "goes with last; with first, use after")),
+    };
+    let field_name = if backwards { "last" } else { "first" };
+    if !(0..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(AppError::bad_input(field_name, format!("must be between 0 and {MAX_PAGE_SIZE}")));
+    }
+    // Going backwards is going forwards in the reverse order, then turning the page around.
+    let descending = order.descending != backwards;
+    let mut select = filtered(&filter);
+    if let Some((arg, cursor)) = cursor {
+        let position = Cursor::decode(cursor, order.field).map_err(|message| AppError::bad_input(arg, message))?;
+        select = select.filter(beyond(&position, order.field, descending));
+    }
+    let direction = if descending { Order::Desc } else { Order::Asc };
+    let mut leads = select
+        .order_by(sort_key(order.field), direction.clone())
+        .order_by(lead::Column::Id, direction)
+        .limit(size as u64 + 1)
+        .all(db)
+        .await?;
+    let more = leads.len() > size as usize;
+    leads.truncate(size as usize);
+    if backwards {
+        leads.reverse();
+    }
+    // The other direction's flag says whether a cursor was given: a lead lies beyond it (the
+    // cursor's own, at least) unless it has since gone out of the filter.
+    let (has_next_page, has_previous_page) =
+        if backwards { (cursor.is_some(), more) } else { (more, cursor.is_some()) };
+    Ok(LeadPage { leads, has_next_page, has_previous_page, filter, order })
+}
+
+pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
+    filtered(filter).count(db).await
+}
+
+fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
+    if filter.assigned_to.is_some() && filter.unassigned == Some(true) {
+        return Err(AppError::bad_input("unassigned", "cannot be true together with assignedTo"));
+    }
+    if let (Some(after), Some(before)) = (filter.created_after, filter.created_before)
+        && after >= before
+    {
+        return Err(AppError::bad_input("createdBefore", "must be later than createdAfter"));
+    }
+    Ok(LeadFilter { search: normalise_search(filter.search)?, ..filter })
+}
+
+fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
+    use lead::Column as C;
+    let mut select = lead::Entity::find();
+    if let Some(statuses) = &filter.statuses {
+        select = select.filter(C::Status.is_in(statuses.iter().copied()));
+    }
+    if let Some(after) = filter.created_after {
+        select = select.filter(C::CreatedAt.gte(after));
+    }
+    if let Some(before) = filter.created_before {
+        select = select.filter(C::CreatedAt.lt(before));
+    }
+    if let Some(user) = filter.assigned_to {
+        select = select.filter(C::AssignedTo.eq(user));
+    }
+    match filter.unassigned {
+        Some(true) => select = select.filter(C::AssignedTo.is_null()),
+        Some(false) => select = select.filter(C::AssignedTo.is_not_null()),
+        None => {}
+    }
+    if let Some(term) = &filter.search {
+        let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+        let matches =
+            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        select =
+            select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
+    }
+    select
+}
+
+/// Names sort without regard to case; the database folds both sides the same way.
+fn sort_key(field: OrderField) -> SimpleExpr {
+    use lead::Column as C;
+    match field {
+        OrderField::CreatedAt => Expr::col((lead::Entity, C::CreatedAt)),
+        OrderField::UpdatedAt => Expr::col((lead::Entity, C::UpdatedAt)),
+        OrderField::LastName => Func::lower(Expr::col((lead::Entity, C::LastName))).into(),
+    }
+}
+
+/// Leads strictly past `position` in the given direction: by sort value, then by id.
+fn beyond(position: &Cursor, field: OrderField, descending: bool) -> Condition {
+    let key = sort_key(field);
+    let value: SimpleExpr = match &position.value {
+        SortValue::Time(t) => Expr::val(*t),
+        SortValue::Text(s) => Func::lower(Expr::val(s.clone())).into(),
+    };
+    let id = Expr::col((lead::Entity, lead::Column::Id));
+    let (past, id_past) = if descending {
+        (key.clone().lt(value.clone()), id.lt(position.id))
+    } else {
+        (key.clone().gt(value.clone()), id.gt(position.id))
+    };
+    Condition::any().add(past).add(Condition::all().add(key.eq(value)).add(id_past))
+}
+
+fn normalise_search(search: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(term) = search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if term.chars().count() > MAX_SEARCH_CHARS {
+        return Err(AppError::bad_input("search", format!("must be at most {MAX_SEARCH_CHARS} characters")));
+    }
+    Ok(Some(term))
+}
+
+/// User text matched literally: `%`, `_` and `\` lose their LIKE meaning.
+fn escape_like(term: &str) -> String {
+    let mut out = String::with_capacity(term.len());
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum SortValue {
+    Time(DateTime<Utc>),
+    Text(String),
+}
+
+/// A position in one order: the sort value and the id of a lead. Opaque to clients.
+#[derive(Clone, Debug, PartialEq)]
+struct Cursor {
+    value: SortValue,
+    id: Uuid,
+}
+
+impl Cursor {
+    /// `v1:` cursors (creation time, newest first) came before orders could be chosen.
+    fn decode(cursor: &str, field: OrderField) -> Result<Self, String> {
+        let invalid = || "is not a cursor returned by this API".to_owned();
+        let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(raw).map_err(|_| invalid())?;
+        let (tag, id, value) = match text.splitn(3, ':').collect::<Vec<_>>()[..] {
+            ["v1", micros, id] => ("c", id, micros),
+            ["v2", rest, value] => {
+                let (tag, id) = rest.split_once('.').ok_or_else(invalid)?;
+                (tag, id, value)
+            }
+            _ => return Err(invalid()),
+        };
+        let expected = field_tag(field);
+        if tag != expected {
+            return Err("belongs to a different orderBy: ask for the first page again".into());
+        }
+        let id = id.parse().map_err(|_| invalid())?;
+        let value = match field {
+            OrderField::LastName => SortValue::Text(value.to_owned()),
+            OrderField::CreatedAt | OrderField::UpdatedAt => {
+                SortValue::Time(value.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?)
+            }
+        };
+        Ok(Self { value, id })
+    }
+}
+
+fn field_tag(field: OrderField) -> &'static str {
+    match field {
+        OrderField::CreatedAt => "c",
+        OrderField::UpdatedAt => "u",
+        OrderField::LastName => "n",
+    }
+}
+
+/// The lead's position in `order`: pass it back as `after` or `before`.
+pub fn cursor(lead: &lead::Model, order: LeadOrder) -> String {
+    let value = match order.field {
+        OrderField::CreatedAt => lead.created_at.timestamp_micros().to_string(),
+        OrderField::UpdatedAt => lead.updated_at.timestamp_micros().to_string(),
+        OrderField::LastName => lead.last_name.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(format!("v2:{}.{}:{value}", field_tag(order.field), lead.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(escape_like("100%_a\\b"), "100\\%\\_a\\\\b");
+    }
+
+    fn sample() -> lead::Model {
+        let now = crate::infra::clock::now();
+        lead::Model {
+            id: Uuid::now_v7(),
+            first_name: "a".into(),
+            last_name: "O'Brien: the 2nd".into(),
+            email: "a@b.co".into(),
+            status: LeadStatus::Pending,
+            resume_key: "k".into(),
+            resume_file_name: "f".into(),
+            resume_content_type: "t".into(),
+            resume_size_bytes: 1,
+            created_at: now,
+            updated_at: now,
+            reached_out_at: None,
+            reached_out_by: None,
+            client_submission_id: None,
+            assigned_to: None,
+            duplicate_of: None,
+            email_key: "a@b.co".into(),
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_in_every_order_and_reject_garbage() {
+        let lead = sample();
+        for field in [OrderField::CreatedAt, OrderField::UpdatedAt, OrderField::LastName] {
+            let order = LeadOrder { field, descending: false };
+            let decoded = Cursor::decode(&cursor(&lead, order), field).unwrap();
+            assert_eq!(decoded.id, lead.id);
+            let expected = match field {
+                OrderField::LastName => SortValue::Text(lead.last_name.clone()),
+                OrderField::CreatedAt => SortValue::Time(lead.created_at),
+                OrderField::UpdatedAt => SortValue::Time(lead.updated_at),
+            };
+            assert_eq!(decoded.value, expected);
+        }
+        let by_name = cursor(&lead, LeadOrder { field: OrderField::LastName, descending: true });
+        assert!(Cursor::decode(&by_name, OrderField::CreatedAt).unwrap_err().contains("different orderBy"));
+        for bad in ["", "zzz", "djE6eDp5"] {
+            assert!(Cursor::decode(bad, OrderField::CreatedAt).is_err());
+        }
+    }
+
+    #[test]
+    fn first_version_cursors_still_work() {
+        let lead = sample();
+        let v1 = URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", lead.created_at.timestamp_micros(), lead.id));
+        let decoded = Cursor::decode(&v1, OrderField::CreatedAt).unwrap();
+        assert_eq!((decoded.value, decoded.id), (SortValue::Time(lead.created_at), lead.id));
+    }
+}

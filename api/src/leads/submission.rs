@@ -1,0 +1,290 @@
+//! Leads: submission (with its résumé, its two mails and its link to earlier submissions by the
+//! same person), look-ups and résumé downloads. Listing is in `lead_list.rs`, changes in
+//! `lead_changes.rs`.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use entity::{
+    email_job::EmailKind,
+    lead::{self, LeadStatus},
+    replaced_resume,
+    user::Role,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use uuid::Uuid;
+
+use crate::{
+    accounts::users,
+    app::state::AppState,
+    error::AppError,
+    infra::clock,
+    infra::jobs::queue::NewEmailJob,
+    infra::mail::messages::{EarlierLead, LeadMail},
+    infra::storage::Content,
+    infra::validate,
+    leads::resume,
+};
+
+pub struct SubmitLead {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// The honeypot: a field people never see, so only bots fill it in.
+    pub website: Option<String>,
+    /// Idempotency key (a UUID) chosen by the client; a retry with the same one gets the first
+    /// receipt.
+    pub client_submission_id: Option<String>,
+}
+
+/// What the prospect is told: the lead's id, status and time, nothing else.
+pub struct Receipt {
+    pub id: Uuid,
+    pub status: LeadStatus,
+    pub submitted_at: DateTime<Utc>,
+}
+
+impl From<&lead::Model> for Receipt {
+    fn from(lead: &lead::Model) -> Self {
+        Self { id: lead.id, status: lead.status, submitted_at: lead.created_at }
+    }
+}
+
+/// The uploaded résumé as spooled to a temporary file by the request parser.
+pub struct ResumeUpload {
+    pub file_name: String,
+    pub file: std::fs::File,
+}
+
+/// Validates the lead and its file, stores the file, then writes the lead and its email jobs in
+/// one transaction. Either all of it happens or none of it: a failed write removes the file.
+pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -> Result<Receipt, AppError> {
+    if input.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+        // Looks accepted, so the bot learns nothing; nothing is stored or sent.
+        tracing::info!("honeypot field filled in: submission discarded");
+        return Ok(Receipt { id: Uuid::now_v7(), status: LeadStatus::Pending, submitted_at: clock::now() });
+    }
+    let client_submission_id = input
+        .client_submission_id
+        .as_deref()
+        .map(|raw| raw.trim().parse::<Uuid>())
+        .transpose()
+        .map_err(|_| AppError::bad_input("clientSubmissionId", "must be a UUID, e.g. from crypto.randomUUID()"))?;
+    if let Some(key) = client_submission_id
+        && let Some(first) = find_by_submission_id(&state.db, key).await?
+    {
+        return Ok(Receipt::from(&first));
+    }
+    let first_name = validate::person_name(&input.first_name).map_err(|m| AppError::bad_input("firstName", m))?;
+    let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
+    let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
+
+    let file = store_resume(state, upload).await?;
+    let email_key = email.to_lowercase();
+    let earlier = first_lead_with_email(&state.db, &email_key).await?;
+    let id = Uuid::now_v7();
+    let now = clock::now();
+    let row = lead::Model {
+        id,
+        first_name,
+        last_name,
+        email,
+        status: LeadStatus::Pending,
+        resume_key: file.key.clone(),
+        resume_file_name: file.file_name.clone(),
+        resume_content_type: file.content_type.clone(),
+        resume_size_bytes: file.size_bytes,
+        created_at: now,
+        updated_at: now,
+        reached_out_at: None,
+        reached_out_by: None,
+        client_submission_id,
+        assigned_to: None,
+        duplicate_of: earlier.as_ref().map(|e| e.id),
+        email_key,
+    };
+    let saved = insert_with_jobs(state, &row, earlier.as_ref()).await;
+    if saved.is_err() {
+        discard_resume(state, &file.key).await;
+    }
+    match saved {
+        Ok(()) => {
+            state.jobs_enqueued.notify_one();
+            crate::infra::metrics::lead_submitted();
+            tracing::info!(lead = %id, size = file.size_bytes, content_type = file.content_type, "lead submitted; its mails are queued");
+            Ok(Receipt::from(&row))
+        }
+        // A concurrent retry with the same key won the race: answer as it did.
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let key = client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
+            let first = find_by_submission_id(&state.db, key).await?.ok_or(AppError::NotFound("lead"))?;
+            Ok(Receipt::from(&first))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The first lead ever submitted with this email address (any case): a new one repeats it.
+/// (Two first submissions racing each other both count as first.)
+async fn first_lead_with_email(db: &impl ConnectionTrait, email_key: &str) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find()
+        .filter(lead::Column::EmailKey.eq(email_key))
+        .order_by_asc(lead::Column::CreatedAt)
+        .order_by_asc(lead::Column::Id)
+        .one(db)
+        .await
+}
+
+async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find().filter(lead::Column::ClientSubmissionId.eq(key)).one(db).await
+}
+
+/// Checks the spooled upload and puts it in the store under a new key.
+pub(crate) async fn store_resume(state: &AppState, upload: ResumeUpload) -> Result<ResumeFile, AppError> {
+    let limit = state.config.max_upload_bytes;
+    let ResumeUpload { file_name, file } = upload;
+    let (kind, content) =
+        tokio::task::spawn_blocking(move || inspect(file, limit)).await.context("inspecting the résumé")??;
+    let size_bytes = content.size() as i64;
+    let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
+    state.storage.put(&key, content).await.context("storing the résumé")?;
+    Ok(ResumeFile {
+        key,
+        file_name: resume::sanitize_file_name(&file_name, kind),
+        content_type: kind.content_type.to_owned(),
+        size_bytes,
+    })
+}
+
+/// Removes a stored résumé whose database write failed.
+pub(crate) async fn discard_resume(state: &AppState, key: &str) {
+    if let Err(cleanup) = state.storage.delete(key).await {
+        tracing::error!(error = ?cleanup, key, "could not remove the résumé of a change that was not saved");
+    }
+}
+
+/// Size and type checks on the spooled file, then the file made ready to store: blocking I/O,
+/// done in one go so that a submission leaves the async threads once.
+fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, Content), AppError> {
+    let size = file.metadata().context("reading the spooled résumé")?.len();
+    if size == 0 {
+        return Err(AppError::bad_input("resume", "is empty; choose the file again"));
+    }
+    if size > limit {
+        return Err(AppError::FileTooLarge { limit_bytes: limit });
+    }
+    match resume::detect(&mut file).context("reading the spooled résumé")? {
+        Ok(kind) => Ok((kind, Content::from_spooled(file, size).context("reading the spooled résumé")?)),
+        Err(detected) => Err(AppError::UnsupportedFileType { detected }),
+    }
+}
+
+async fn insert_with_jobs(state: &AppState, row: &lead::Model, earlier: Option<&lead::Model>) -> Result<(), DbErr> {
+    let attorneys = notification_recipients(&state.db, state.config.mail.notify.as_deref()).await?;
+    if attorneys.is_empty() {
+        tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
+    }
+    let mail = LeadMail {
+        lead_id: row.id,
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        email: row.email.clone(),
+        resume_file_name: row.resume_file_name.clone(),
+        submitted_at: row.created_at,
+        lead_url: lead_url(&state.config.public_url, row.id),
+        duplicate_of: earlier.map(|e| EarlierLead {
+            lead_id: e.id,
+            submitted_at: e.created_at,
+            lead_url: lead_url(&state.config.public_url, e.id),
+        }),
+    };
+    let payload = serde_json::to_value(&mail).expect("LeadMail serialises");
+    let mut jobs = vec![NewEmailJob {
+        lead_id: Some(row.id),
+        kind: EmailKind::LeadAcknowledgement,
+        recipient: row.email.clone(),
+        payload: payload.clone(),
+    }];
+    jobs.extend(attorneys.into_iter().map(|recipient| NewEmailJob {
+        lead_id: Some(row.id),
+        kind: EmailKind::LeadNotification,
+        recipient,
+        payload: payload.clone(),
+    }));
+    state.lead_writer.write(row.clone(), jobs).await
+}
+
+/// `INTAKE_NOTIFY_EMAILS` when set; otherwise every active attorney, or the admins if there is
+/// no attorney yet.
+async fn notification_recipients(
+    conn: &impl ConnectionTrait,
+    configured: Option<&[String]>,
+) -> Result<Vec<String>, DbErr> {
+    if let Some(list) = configured {
+        return Ok(list.to_vec());
+    }
+    let staff = users::active_staff_emails(conn).await?;
+    let attorneys: Vec<String> =
+        staff.iter().filter(|(role, _)| *role == Role::Attorney).map(|(_, email)| email.clone()).collect();
+    if !attorneys.is_empty() {
+        return Ok(attorneys);
+    }
+    Ok(staff.into_iter().filter(|(role, _)| *role == Role::Admin).map(|(_, email)| email).collect())
+}
+
+/// A link that opens the lead in GraphiQL, query filled in.
+fn lead_url(public_url: &str, id: Uuid) -> String {
+    let query = format!(
+        "query OpenLead {{\n  lead(id: \"{id}\") {{\n    id firstName lastName email status createdAt\n    resume {{ fileName contentType sizeBytes downloadUrl }}\n  }}\n}}\n"
+    );
+    let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    format!("{public_url}/graphql?query={encoded}")
+}
+
+/// Where the résumé can be fetched for the next few minutes without the Authorization header:
+/// a presigned GET on S3, else a signed link to this server.
+pub async fn download_url(state: &AppState, file: &ResumeFile) -> Result<String, AppError> {
+    let disposition = resume::content_disposition(&file.file_name);
+    let ttl = state.config.download_link_ttl;
+    match state.storage.presigned_get(&file.key, &disposition, &file.content_type, ttl).await {
+        Some(url) => Ok(url.context("presigning a résumé download")?),
+        None => Ok(state.links.url(&file.key, clock::now())),
+    }
+}
+
+/// A résumé in the store: a lead's current one or one it replaced.
+#[derive(Clone, Debug)]
+pub struct ResumeFile {
+    pub key: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+}
+
+impl From<&lead::Model> for ResumeFile {
+    fn from(lead: &lead::Model) -> Self {
+        Self {
+            key: lead.resume_key.clone(),
+            file_name: lead.resume_file_name.clone(),
+            content_type: lead.resume_content_type.clone(),
+            size_bytes: lead.resume_size_bytes,
+        }
+    }
+}
+
+impl From<replaced_resume::Model> for ResumeFile {
+    fn from(old: replaced_resume::Model) -> Self {
+        Self { key: old.key, file_name: old.file_name, content_type: old.content_type, size_bytes: old.size_bytes }
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find_by_id(id).one(db).await
+}
+
+/// The résumé stored under `key`, current or replaced.
+pub async fn find_resume(db: &impl ConnectionTrait, key: &str) -> Result<Option<ResumeFile>, DbErr> {
+    if let Some(lead) = lead::Entity::find().filter(lead::Column::ResumeKey.eq(key)).one(db).await? {
+        return Ok(Some(ResumeFile::from(&lead)));
+    }
+    Ok(replaced_resume::Entity::find_by_id(key).one(db).await?.map(ResumeFile::from))
+}

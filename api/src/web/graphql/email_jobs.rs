@@ -1,0 +1,205 @@
+//! The mail queue, as admins (all of it) and attorneys (a lead's mails) see it.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use entity::email_job::{self, JobState};
+use uuid::Uuid;
+
+use super::{parse_id, session, state, types::PageInfo};
+use crate::{error::AppError, infra::clock, infra::jobs::queue};
+
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum EmailJobState {
+    /// Waiting to be sent, or to be retried at `runAt`.
+    Queued,
+    Sent,
+    /// Given up on: see `lastError`. `retryEmailJob` puts it back in the queue.
+    Dead,
+}
+
+impl From<JobState> for EmailJobState {
+    fn from(s: JobState) -> Self {
+        match s {
+            JobState::Queued => Self::Queued,
+            JobState::Sent => Self::Sent,
+            JobState::Dead => Self::Dead,
+        }
+    }
+}
+
+impl From<EmailJobState> for JobState {
+    fn from(s: EmailJobState) -> Self {
+        match s {
+            EmailJobState::Queued => Self::Queued,
+            EmailJobState::Sent => Self::Sent,
+            EmailJobState::Dead => Self::Dead,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum EmailKind {
+    /// To the prospect.
+    LeadAcknowledgement,
+    /// To an attorney.
+    LeadNotification,
+}
+
+pub struct EmailJob(pub email_job::Model);
+
+#[Object]
+impl EmailJob {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> EmailKind {
+        match self.0.kind {
+            email_job::EmailKind::LeadAcknowledgement => EmailKind::LeadAcknowledgement,
+            email_job::EmailKind::LeadNotification => EmailKind::LeadNotification,
+        }
+    }
+    async fn recipient(&self) -> &str {
+        &self.0.recipient
+    }
+    async fn state(&self) -> EmailJobState {
+        self.0.state.into()
+    }
+    /// Send attempts so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    /// The last failure, as the mail server put it.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// When it is (or was) due.
+    async fn run_at(&self) -> DateTime<Utc> {
+        self.0.run_at
+    }
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn lead_id(&self) -> Option<ID> {
+        self.0.lead_id.map(|id| ID(id.to_string()))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct EmailJobEdge {
+    pub cursor: String,
+    pub node: EmailJob,
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct EmailJobConnection {
+    pub edges: Vec<EmailJobEdge>,
+    pub nodes: Vec<EmailJob>,
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub state: Option<JobState>,
+}
+
+#[ComplexObject]
+impl EmailJobConnection {
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(queue::count(&state(ctx).db, self.state).await.map_err(AppError::from)? as i64)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct EmailJobStats {
+    pub queued: i64,
+    pub sent: i64,
+    pub dead: i64,
+}
+
+fn cursor(job: &email_job::Model) -> String {
+    URL_SAFE_NO_PAD.encode(format!("job:{}", job.id))
+}
+
+fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
+    let invalid = || AppError::bad_input("after", "is not a cursor returned by this API");
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    text.strip_prefix("job:").and_then(|id| id.parse().ok()).ok_or_else(invalid)
+}
+
+#[derive(Default)]
+pub struct EmailJobQuery;
+
+#[Object]
+impl EmailJobQuery {
+    /// The mail queue, newest first. Admins only.
+    async fn email_jobs(
+        &self,
+        ctx: &Context<'_>,
+        state: Option<EmailJobState>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<EmailJobConnection> {
+        session(ctx).admin()?;
+        let first = first.unwrap_or(20);
+        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE_SIZE}")).into());
+        }
+        let after_id = after.as_deref().map(decode_cursor).transpose()?;
+        let state_filter = state.map(JobState::from);
+        let mut jobs = queue::list(&self::state(ctx).db, state_filter, first as u64 + 1, after_id)
+            .await
+            .map_err(AppError::from)?;
+        let has_next_page = jobs.len() > first as usize;
+        jobs.truncate(first as usize);
+        let edges: Vec<EmailJobEdge> =
+            jobs.iter().map(|j| EmailJobEdge { cursor: cursor(j), node: EmailJob(j.clone()) }).collect();
+        let page_info = PageInfo {
+            has_next_page,
+            has_previous_page: after_id.is_some(),
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Ok(EmailJobConnection {
+            edges,
+            nodes: jobs.into_iter().map(EmailJob).collect(),
+            page_info,
+            state: state_filter,
+        })
+    }
+
+    /// How many mails are queued, sent and dead. Admins only.
+    async fn email_job_stats(&self, ctx: &Context<'_>) -> Result<EmailJobStats> {
+        session(ctx).admin()?;
+        let counts = queue::stats(&state(ctx).db).await.map_err(AppError::from)?;
+        let get = |wanted: JobState| counts.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, n)| *n as i64);
+        Ok(EmailJobStats { queued: get(JobState::Queued), sent: get(JobState::Sent), dead: get(JobState::Dead) })
+    }
+}
+
+#[derive(Default)]
+pub struct EmailJobMutation;
+
+#[Object]
+impl EmailJobMutation {
+    /// Puts a dead mail back in the queue, due now, with a fresh set of attempts. A sent mail
+    /// cannot be retried. Admins only.
+    async fn retry_email_job(&self, ctx: &Context<'_>, id: ID) -> Result<EmailJob> {
+        session(ctx).admin()?;
+        let id = parse_id(&id, "id")?;
+        let app = state(ctx);
+        match queue::retry(&app.db, id, clock::now()).await.map_err(AppError::from)? {
+            queue::RetryOutcome::Requeued(job) => {
+                app.jobs_enqueued.notify_one();
+                Ok(EmailJob(job))
+            }
+            queue::RetryOutcome::AlreadySent => {
+                Err(AppError::bad_input("id", "this mail was sent already; retrying would send it twice").into())
+            }
+            queue::RetryOutcome::NotFound => Err(AppError::NotFound("email job").into()),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The `Lead` type and its connection, filter and order inputs. Fields that need other rows
+//! (users, history, notes, mails, duplicates) go through the batched loaders.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::lead;
+
+use super::{
+    email_jobs::EmailJob,
+    history::{LeadEvent, LeadNote},
+    loaders::{DuplicatesOf, HistoryOf, LeadId, MailsOf, NotesOf, UserId},
+    loaders_of, state,
+    types::{LeadStatus, PageInfo, User},
+};
+use crate::{
+    error::AppError,
+    leads::list::{self, OrderField},
+    leads::submission::{self, ResumeFile},
+};
+
+pub struct Lead(pub lead::Model);
+
+#[Object]
+impl Lead {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn first_name(&self) -> &str {
+        &self.0.first_name
+    }
+    async fn last_name(&self) -> &str {
+        &self.0.last_name
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn status(&self) -> LeadStatus {
+        self.0.status.into()
+    }
+    /// The current résumé; replaced ones are in `history` (RESUME_REPLACED).
+    async fn resume(&self) -> Resume {
+        Resume(ResumeFile::from(&self.0))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn reached_out_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reached_out_at
+    }
+    async fn reached_out_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.reached_out_by).await
+    }
+    /// The attorney (or admin) working this lead, if any.
+    async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.assigned_to).await
+    }
+    /// The first lead submitted with the same email address (ignoring case), when this one
+    /// repeats it.
+    async fn duplicate_of(&self, ctx: &Context<'_>) -> Result<Option<Lead>> {
+        let Some(id) = self.0.duplicate_of else { return Ok(None) };
+        Ok(loaders_of(ctx).load_one(LeadId(id)).await?.map(Lead))
+    }
+    /// Later leads that repeat this one's email address, newest first.
+    async fn duplicates(&self, ctx: &Context<'_>) -> Result<Vec<Lead>> {
+        let found = loaders_of(ctx).load_one(DuplicatesOf(self.0.id)).await?.unwrap_or_default();
+        Ok(found.into_iter().map(Lead).collect())
+    }
+    /// Everything that happened to this lead, newest first: submission, status changes,
+    /// corrections, résumé replacements, assignments, notes, and every mail sent or failed.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<LeadEvent>> {
+        let events = loaders_of(ctx).load_one(HistoryOf(self.0.id)).await?.unwrap_or_default();
+        Ok(events.into_iter().map(LeadEvent).collect())
+    }
+    /// Notes by attorneys and admins, newest first.
+    async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<LeadNote>> {
+        let notes = loaders_of(ctx).load_one(NotesOf(self.0.id)).await?.unwrap_or_default();
+        Ok(notes.into_iter().map(LeadNote).collect())
+    }
+    /// The mails this lead triggered, oldest first, with their delivery state.
+    async fn notifications(&self, ctx: &Context<'_>) -> Result<Vec<EmailJob>> {
+        let jobs = loaders_of(ctx).load_one(MailsOf(self.0.id)).await?.unwrap_or_default();
+        Ok(jobs.into_iter().map(EmailJob).collect())
+    }
+}
+
+pub(super) async fn user(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<User>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(loaders_of(ctx).load_one(UserId(id)).await?.map(User))
+}
+
+pub struct Resume(pub ResumeFile);
+
+#[Object]
+impl Resume {
+    /// The prospect's filename, sanitised, with the extension of the detected type.
+    async fn file_name(&self) -> &str {
+        &self.0.file_name
+    }
+    /// Detected from the file's content.
+    async fn content_type(&self) -> &str {
+        &self.0.content_type
+    }
+    async fn size_bytes(&self) -> i64 {
+        self.0.size_bytes
+    }
+    /// A signed link, valid for 15 minutes, that needs no Authorization header.
+    async fn download_url(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(submission::download_url(state(ctx), &self.0).await?)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LeadEdge {
+    pub cursor: String,
+    pub node: Lead,
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct LeadConnection {
+    pub edges: Vec<LeadEdge>,
+    pub nodes: Vec<Lead>,
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub filter: list::LeadFilter,
+}
+
+#[ComplexObject]
+impl LeadConnection {
+    /// How many leads match the filter, across all pages. Counted only when asked for.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let n = list::count(&state(ctx).db, &self.filter).await.map_err(AppError::from)?;
+        Ok(n as i64)
+    }
+}
+
+impl From<list::LeadPage> for LeadConnection {
+    fn from(page: list::LeadPage) -> Self {
+        let order = page.order;
+        let edges: Vec<LeadEdge> =
+            page.leads.iter().map(|l| LeadEdge { cursor: list::cursor(l, order), node: Lead(l.clone()) }).collect();
+        let page_info = PageInfo {
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Self { nodes: page.leads.into_iter().map(Lead).collect(), edges, page_info, filter: page.filter }
+    }
+}
+
+/// Which leads to list. Every part given must hold.
+#[derive(InputObject, Default)]
+pub struct LeadFilter {
+    /// Any of these statuses.
+    pub status: Option<Vec<LeadStatus>>,
+    /// Submitted at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Submitted before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Assigned to this user.
+    pub assigned_to: Option<ID>,
+    /// `true`: only leads nobody is assigned to; `false`: only assigned ones.
+    pub unassigned: Option<bool>,
+    /// Part of the first name, last name or email, ignoring case.
+    pub search: Option<String>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LeadOrderField {
+    CreatedAt,
+    UpdatedAt,
+    /// Ignoring case.
+    LastName,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+#[derive(InputObject)]
+pub struct LeadOrder {
+    #[graphql(default_with = "LeadOrderField::CreatedAt")]
+    pub field: LeadOrderField,
+    #[graphql(default_with = "OrderDirection::Desc")]
+    pub direction: OrderDirection,
+}
+
+impl From<LeadOrder> for list::LeadOrder {
+    fn from(order: LeadOrder) -> Self {
+        let field = match order.field {
+            LeadOrderField::CreatedAt => OrderField::CreatedAt,
+            LeadOrderField::UpdatedAt => OrderField::UpdatedAt,
+            LeadOrderField::LastName => OrderField::LastName,
+        };
+        Self { field, descending: order.direction == OrderDirection::Desc }
+    }
+}
+
+#[derive(InputObject)]
+pub struct UpdateLeadInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The arguments of `leads`, the filter and the older `status` and `search` together.
+pub fn merged_filter(
+    filter: Option<LeadFilter>,
+    status: Option<LeadStatus>,
+    search: Option<String>,
+) -> Result<list::LeadFilter, AppError> {
+    let filter = filter.unwrap_or_default();
+    if status.is_some() && filter.status.is_some() {
+        return Err(AppError::bad_input("status", "is also in filter: give it in one place (filter.status)"));
+    }
+    if search.is_some() && filter.search.is_some() {
+        return Err(AppError::bad_input("search", "is also in filter: give it in one place (filter.search)"));
+    }
+    let assigned_to = filter.assigned_to.map(|id| super::parse_id(&id, "assignedTo")).transpose()?;
+    let statuses = filter.status.or(status.map(|s| vec![s]));
+    Ok(list::LeadFilter {
+        statuses: statuses.map(|list| list.into_iter().map(Into::into).collect()),
+        created_after: filter.created_after,
+        created_before: filter.created_before,
+        assigned_to,
+        unassigned: filter.unassigned,
+        search: filter.search.or(search),
+    })
+}

@@ -1,0 +1,78 @@
+//! `leadStats`: the dashboard's numbers.
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use chrono::NaiveDate;
+
+use super::{lead::user, types::LeadStatus, types::User};
+use crate::leads::stats;
+
+pub struct LeadStats(pub stats::LeadStats);
+
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    pub status: LeadStatus,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct DayCount {
+    /// A UTC day, `YYYY-MM-DD`.
+    pub date: NaiveDate,
+    pub count: i64,
+}
+
+/// Time from submission to REACHED_OUT over the leads that got there, in seconds.
+#[derive(SimpleObject)]
+pub struct ReachOutTimes {
+    pub count: i64,
+    /// Null when no lead got there. Percentiles interpolate between the two nearest ranks.
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+}
+
+impl From<&stats::Durations> for ReachOutTimes {
+    fn from(d: &stats::Durations) -> Self {
+        Self { count: d.count as i64, median_seconds: d.median_seconds, p90_seconds: d.p90_seconds }
+    }
+}
+
+pub struct AttorneyStats<'a>(&'a stats::AttorneyStats);
+
+#[Object]
+impl AttorneyStats<'_> {
+    /// Null once the account is gone.
+    async fn attorney(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, Some(self.0.user_id)).await
+    }
+    /// Leads in the range assigned to them now.
+    async fn assigned(&self) -> i64 {
+        self.0.assigned as i64
+    }
+    /// Leads in the range they marked REACHED_OUT, and how long that took.
+    async fn time_to_reach_out(&self) -> ReachOutTimes {
+        (&self.0.time_to_reach_out).into()
+    }
+}
+
+#[Object]
+impl LeadStats {
+    /// Leads submitted in the range.
+    async fn total(&self) -> i64 {
+        self.0.total as i64
+    }
+    /// Of those, how many are in each status now.
+    async fn by_status(&self) -> Vec<StatusCount> {
+        self.0.by_status.iter().map(|(s, n)| StatusCount { status: (*s).into(), count: *n as i64 }).collect()
+    }
+    /// Submissions per UTC day, every day from the first to the last submission in the range.
+    async fn per_day(&self) -> Vec<DayCount> {
+        self.0.per_day.iter().map(|(date, n)| DayCount { date: *date, count: *n as i64 }).collect()
+    }
+    async fn time_to_reach_out(&self) -> ReachOutTimes {
+        (&self.0.time_to_reach_out).into()
+    }
+    /// Everyone with leads assigned or reached out in the range.
+    async fn per_attorney(&self) -> Vec<AttorneyStats<'_>> {
+        self.0.per_attorney.iter().map(AttorneyStats).collect()
+    }
+}

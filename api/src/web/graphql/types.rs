@@ -1,0 +1,150 @@
+//! GraphQL object, enum and input types, wrapping the entities.
+
+use async_graphql::{Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{lead, user};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LeadStatus {
+    Pending,
+    ReachedOut,
+}
+
+impl From<lead::LeadStatus> for LeadStatus {
+    fn from(s: lead::LeadStatus) -> Self {
+        match s {
+            lead::LeadStatus::Pending => Self::Pending,
+            lead::LeadStatus::ReachedOut => Self::ReachedOut,
+        }
+    }
+}
+
+impl From<LeadStatus> for lead::LeadStatus {
+    fn from(s: LeadStatus) -> Self {
+        match s {
+            LeadStatus::Pending => Self::Pending,
+            LeadStatus::ReachedOut => Self::ReachedOut,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    Admin,
+    Attorney,
+}
+
+impl From<user::Role> for Role {
+    fn from(r: user::Role) -> Self {
+        match r {
+            user::Role::Admin => Self::Admin,
+            user::Role::Attorney => Self::Attorney,
+        }
+    }
+}
+
+impl From<Role> for user::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => Self::Admin,
+            Role::Attorney => Self::Attorney,
+        }
+    }
+}
+
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn full_name(&self) -> &str {
+        &self.0.full_name
+    }
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// What the public form gets back: enough to show a confirmation, nothing about other leads.
+#[derive(SimpleObject)]
+pub struct LeadReceipt {
+    pub id: ID,
+    pub status: LeadStatus,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub access_token: String,
+    /// Always `Bearer`: send `Authorization: Bearer <accessToken>`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Exchange it with `refreshToken` for a new pair before the access token expires. Each
+    /// refresh token works once; keep it secret.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    pub user: User,
+}
+
+impl From<crate::accounts::sign_in::SignedIn> for AuthPayload {
+    fn from(s: crate::accounts::sign_in::SignedIn) -> Self {
+        Self {
+            access_token: s.access_token,
+            token_type: "Bearer".into(),
+            expires_in: s.expires_in,
+            refresh_token: s.refresh_token,
+            refresh_expires_in: s.refresh_expires_in,
+            user: User(s.user),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct SubmitLeadInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// Leave empty. (A field hidden from people: forms filled in by bots set it.)
+    pub website: Option<String>,
+    /// A UUID the client makes once per submission and sends again on every retry of it: a
+    /// retry then returns the first receipt and creates nothing new.
+    pub client_submission_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    /// `false` deactivates the account and ends its sessions.
+    pub active: Option<bool>,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    /// At least 12 characters, and not the email address.
+    pub password: String,
+}
