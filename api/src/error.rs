@@ -1,6 +1,47 @@
-//! The domain error type, and its one mapping to GraphQL errors with `extensions.code`.
+//! The domain error type, and its one mapping to GraphQL errors with `extensions.code`, whose
+//! every value is a variant of `ErrorCode`.
 
 use async_graphql::ErrorExtensions;
+
+/// Every `extensions.code` a client can see. Clients are written against these names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    BadUserInput,
+    NotFound,
+    InvalidStatusTransition,
+    FileTooLarge,
+    UnsupportedFileType,
+    RateLimited,
+    Internal,
+    /// The HTTP request itself is malformed (body, multipart parts, parameters).
+    BadRequest,
+    GraphqlParseFailed,
+    GraphqlValidationFailed,
+    /// An automatic persisted query's hash is unknown: send the text with it.
+    PersistedQueryNotFound,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::InvalidStatusTransition => "INVALID_STATUS_TRANSITION",
+            Self::FileTooLarge => "FILE_TOO_LARGE",
+            Self::UnsupportedFileType => "UNSUPPORTED_FILE_TYPE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal => "INTERNAL",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,17 +72,17 @@ impl AppError {
         Self::BadInput { field, message: message.into() }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::BadInput { .. } => "BAD_USER_INPUT",
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
-            Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
-            Self::UnsupportedFileType { .. } => "UNSUPPORTED_FILE_TYPE",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Internal(_) => "INTERNAL",
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::BadInput { .. } => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::InvalidStatusTransition { .. } => ErrorCode::InvalidStatusTransition,
+            Self::FileTooLarge { .. } => ErrorCode::FileTooLarge,
+            Self::UnsupportedFileType { .. } => ErrorCode::UnsupportedFileType,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -58,7 +99,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(cause) => {
-                tracing::error!(error = %crate::infra::mail::mask_emails_in(&format!("{cause:?}")), "internal error");
+                tracing::error!(error = %crate::infra::mask::mask_emails_in(&format!("{cause:?}")), "internal error");
                 "Internal server error; it has been logged".into()
             }
             other => other.to_string(),
@@ -76,7 +117,7 @@ impl From<AppError> for async_graphql::Error {
     fn from(e: AppError) -> Self {
         let (code, field) = (e.code(), e.field());
         async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
-            ext.set("code", code);
+            ext.set("code", code.as_str());
             if let Some(field) = field {
                 ext.set("field", field);
             }

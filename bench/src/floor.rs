@@ -45,7 +45,7 @@ struct Input {
 
 pub async fn serve() -> anyhow::Result<()> {
     let config = api::app::config::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let db = api::infra::db::connect(&config).await?;
+    let db = api::infra::db::connect(&config.database).await?;
     api::infra::db::migrate(&db).await?;
     let dir = config.data_dir.join("floor-resumes");
     std::fs::create_dir_all(&dir)?;

@@ -66,7 +66,7 @@ async fn one(backend: &Backend, kind: Kind, label: &'static str, seconds: u64) -
     server.stop().await?;
 
     let config = db.config()?;
-    let conn = Database::connect(&config.database_url).await?;
+    let conn = Database::connect(&config.database.url).await?;
     let leads = entity::lead::Entity::find().count(&conn).await?;
     let jobs = entity::email_job::Entity::find().count(&conn).await?;
     conn.close().await?;

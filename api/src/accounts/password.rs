@@ -92,6 +92,9 @@ mod tests {
         let budget = PasswordBudget::default();
         let shared = budget.clone();
         assert!(budget.spend("password").is_ok());
-        assert_eq!(shared.spend("currentPassword").err().map(|e| e.code()), Some("BAD_USER_INPUT"));
+        assert_eq!(
+            shared.spend("currentPassword").err().map(|e| e.code()),
+            Some(crate::error::ErrorCode::BadUserInput)
+        );
     }
 }

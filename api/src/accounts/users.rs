@@ -11,11 +11,16 @@ use uuid::Uuid;
 
 use crate::{
     accounts::{password, password::PasswordCheck, refresh},
-    app::config::AdminBootstrap,
     error::AppError,
     infra::clock,
     infra::validate,
 };
+
+#[derive(Clone)]
+pub struct AdminBootstrap {
+    pub email: String,
+    pub password: Option<String>,
+}
 
 pub struct NewUser {
     pub email: String,

@@ -8,18 +8,24 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use lettre::message::Mailbox;
 use url::Url;
 
-use crate::infra::secrets;
+use crate::{
+    accounts::users::AdminBootstrap,
+    infra::{
+        db::DatabaseSettings,
+        jobs::JobSettings,
+        mail::{MailSettings, MailTransport, SmtpSettings, SmtpTls},
+        mask::redact_url,
+        secrets,
+        storage::{S3Settings, StorageSettings},
+    },
+};
 
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 const MIN_JWT_SECRET_BYTES: usize = 32;
-pub const MIN_PASSWORD_CHARS: usize = 12;
 
 #[derive(Clone)]
 pub struct Config {
-    pub database_url: String,
-    pub db_max_connections: u32,
-    pub db_acquire_timeout: Duration,
-    pub db_connect_timeout: Duration,
+    pub database: DatabaseSettings,
     pub addr: SocketAddr,
     /// Base of links in mails and of `downloadUrl`, without a trailing slash.
     pub public_url: String,
@@ -54,93 +60,11 @@ pub struct Config {
     pub ops_addr: Option<SocketAddr>,
 }
 
-#[derive(Clone)]
-pub enum StorageSettings {
-    /// A folder on the local disk.
-    Local(PathBuf),
-    S3(S3Settings),
-}
-
-#[derive(Clone)]
-pub struct S3Settings {
-    pub bucket: String,
-    /// Key prefix inside the bucket, without slashes at either end; may be empty.
-    pub prefix: String,
-    /// An S3-compatible server such as MinIO; `None` means AWS itself.
-    pub endpoint: Option<String>,
-    /// The endpoint as browsers reach it, for presigned download links, when it differs from
-    /// `endpoint` (e.g. `http://minio:9000` inside Docker, `http://localhost:9000` outside).
-    pub public_endpoint: Option<String>,
-    pub region: String,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-}
-
-#[derive(Clone)]
-pub struct MailSettings {
-    pub transport: MailTransport,
-    pub from: Mailbox,
-    /// Where the prospect's replies to the acknowledgement go; `None`: to `from`.
-    pub reply_to: Option<Mailbox>,
-    /// Explicit attorney notification recipients; `None` means the active attorneys.
-    pub notify: Option<Vec<String>>,
-}
-
-#[derive(Clone)]
-pub enum MailTransport {
-    Smtp(SmtpSettings),
-    /// Writes each message as an `.eml` file into this folder.
-    Files(PathBuf),
-}
-
-#[derive(Clone)]
-pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    pub credentials: Option<(String, String)>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// `smtp://`: plain connection upgraded with STARTTLS, which must succeed.
-    StartTls,
-    /// `smtps://`: TLS from the first byte.
-    Implicit,
-    /// `smtp://…?tls=none`: no encryption, for local relays and test sinks.
-    None,
-}
-
-#[derive(Clone)]
-pub struct AdminBootstrap {
-    pub email: String,
-    pub password: Option<String>,
-}
-
-#[derive(Clone)]
-pub struct JobSettings {
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
-    /// How often an idle worker looks for due jobs it was not woken for (retries coming due).
-    pub poll_interval: Duration,
-    /// How long a claimed job is reserved for its worker; a crashed worker's jobs return after it.
-    pub lease: Duration,
-    /// Sends in flight at once per worker, and SMTP connections pooled for them.
-    pub concurrency: usize,
-}
-
-impl JobSettings {
-    /// Jobs claimed at once: enough to keep every send slot busy for a few rounds.
-    pub fn batch_size(&self) -> u64 {
-        (self.concurrency * 4) as u64
-    }
-}
-
 impl fmt::Debug for Config {
     // Hand-written so that the JWT secret, SMTP password and admin password never reach a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("database", &redact_url(&self.database_url))
+            .field("database", &redact_url(&self.database.url))
             .field("addr", &self.addr)
             .field("public_url", &self.public_url)
             .field("data_dir", &self.data_dir)
@@ -419,10 +343,12 @@ impl Config {
             return Err(ConfigError(errors));
         }
         Ok(Config {
-            database_url,
-            db_max_connections,
-            db_acquire_timeout,
-            db_connect_timeout,
+            database: DatabaseSettings {
+                url: database_url,
+                max_connections: db_max_connections,
+                acquire_timeout: db_acquire_timeout,
+                connect_timeout: db_connect_timeout,
+            },
             addr,
             public_url,
             data_dir,
@@ -450,7 +376,7 @@ impl Config {
     }
 
     pub fn is_embedded_database(&self) -> bool {
-        self.database_url.starts_with("sqlite:")
+        self.database.is_embedded()
     }
 }
 
@@ -577,17 +503,6 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
     let credentials =
         (!url.username().is_empty()).then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
     Ok(SmtpSettings { host, port, tls, credentials })
-}
-
-/// A database URL with its password replaced, for messages and logs.
-pub fn redact_url(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => raw.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ impl Application {
                 ),
                 None => {
                     tracing::info!(
-                        email = %crate::infra::mail::mask_email(&admin.email),
+                        email = %crate::infra::mask::mask_email(&admin.email),
                         "created the first admin account from INTAKE_ADMIN_EMAIL/INTAKE_ADMIN_PASSWORD"
                     )
                 }
@@ -121,7 +121,7 @@ impl Application {
 
 /// The state shared by `serve` and `worker`: configuration, database (migrated), store, mailer.
 pub async fn connect(config: Config) -> anyhow::Result<AppState> {
-    let db = db::connect(&config).await?;
+    let db = db::connect(&config.database).await?;
     db::migrate(&db).await?;
     AppState::new(config, db)
 }

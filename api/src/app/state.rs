@@ -72,7 +72,7 @@ impl AppState {
             round_robin: config.round_robin,
             ack_per_recipient: config.ack_per_recipient,
         };
-        let lead_writer = LeadWriter::start(writer, (config.db_max_connections as usize / 2).max(1));
+        let lead_writer = LeadWriter::start(writer, (config.database.max_connections as usize / 2).max(1));
         Ok(Self {
             db,
             config: Arc::new(config),

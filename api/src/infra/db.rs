@@ -10,18 +10,34 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::app::config::{Config, redact_url};
+use crate::infra::mask::redact_url;
 
-pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    if config.is_embedded_database() {
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` (the embedded default) or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection.
+    pub acquire_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn is_embedded(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+}
+
+pub async fn connect(config: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    if config.is_embedded() {
         sqlite_memory_statistics_off();
     }
-    let mut options = ConnectOptions::new(with_tls_mode(&config.database_url));
+    let mut options = ConnectOptions::new(with_tls_mode(&config.url));
     options
-        .max_connections(config.db_max_connections)
+        .max_connections(config.max_connections)
         .min_connections(1)
-        .connect_timeout(config.db_connect_timeout)
-        .acquire_timeout(config.db_acquire_timeout)
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
         // sqlx pings every connection it hands out by default: a second round trip (on SQLite,
         // a second hop to the connection's thread) for every query, a third of the lead list's
@@ -41,7 +57,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| Box::pin(async move { stable_query_plans(conn).await }))
         });
-    Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.database_url)))
+    Database::connect(options).await.with_context(|| format!("cannot connect to {}", redact_url(&config.url)))
 }
 
 /// A transaction that will write. On SQLite it takes the write lock at `BEGIN IMMEDIATE`: a
@@ -197,8 +213,13 @@ mod tests {
     async fn sqlite_connections_keep_their_query_plans() {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().display().to_string();
-        let config = Config::from_lookup(|k| (k == "INTAKE_DATA_DIR").then(|| data_dir.clone())).unwrap();
-        let db = connect(&config).await.unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{data_dir}/intake.db?mode=rwc"),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let db = connect(&settings).await.unwrap();
         let mut conn = db.get_sqlite_connection_pool().acquire().await.unwrap();
         let mut handle = conn.lock_handle().await.unwrap();
         let mut enabled = 0;

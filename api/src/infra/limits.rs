@@ -23,7 +23,7 @@ use std::{
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 use sha2::Digest;
 
-use crate::{error::AppError, infra::mail::mask_email};
+use crate::{error::AppError, infra::mask::mask_email};
 
 /// `count` events per `period`, with bursts of up to `burst`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,7 +510,7 @@ mod tests {
             limits.login_failed(attacker, "a@x.test").await.unwrap();
         }
         let err = limits.login_attempt(attacker, "a@x.test").await.unwrap_err();
-        assert_eq!(err.code(), "RATE_LIMITED");
+        assert_eq!(err.code(), crate::error::ErrorCode::RateLimited);
         assert!(limits.login_attempt(owner, "a@x.test").await.is_ok(), "another address is not paused");
         assert!(limits.login_attempt(attacker, "b@x.test").await.is_ok(), "other accounts are unaffected");
     }
@@ -523,6 +523,9 @@ mod tests {
             limits.login_failed(client, "a@x.test").await.unwrap();
         }
         let someone: IpAddr = "198.51.100.4".parse().unwrap();
-        assert_eq!(limits.login_attempt(someone, "a@x.test").await.unwrap_err().code(), "RATE_LIMITED");
+        assert_eq!(
+            limits.login_attempt(someone, "a@x.test").await.unwrap_err().code(),
+            crate::error::ErrorCode::RateLimited
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod limits;
 pub mod live;
 pub mod mail;
+pub mod mask;
 pub mod metrics;
 pub mod secrets;
 pub mod storage;

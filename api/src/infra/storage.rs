@@ -20,7 +20,27 @@ use object_store::{
 };
 use tokio::io::AsyncReadExt;
 
-use crate::app::config::{S3Settings, StorageSettings};
+#[derive(Clone)]
+pub enum StorageSettings {
+    /// A folder on the local disk.
+    Local(PathBuf),
+    S3(S3Settings),
+}
+
+#[derive(Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Key prefix inside the bucket, without slashes at either end; may be empty.
+    pub prefix: String,
+    /// An S3-compatible server such as MinIO; `None` means AWS itself.
+    pub endpoint: Option<String>,
+    /// The endpoint as browsers reach it, for presigned download links, when it differs from
+    /// `endpoint` (e.g. `http://minio:9000` inside Docker, `http://localhost:9000` outside).
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
 
 /// Bytes read from the spooled upload per write to S3, where parts of 5 MiB go out as they fill.
 const CHUNK: usize = 256 * 1024;

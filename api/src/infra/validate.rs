@@ -1,6 +1,7 @@
 //! Validation rules shared by the GraphQL inputs, the CLI and the configuration.
 
-use crate::app::config::MIN_PASSWORD_CHARS;
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 
 pub const MAX_NAME_CHARS: usize = 100;
 const MAX_EMAIL_CHARS: usize = 254;

@@ -210,7 +210,7 @@ async fn cap_acknowledgements(
                 events.push(NewEvent::acknowledgement_capped(lead, *so_far));
             }
             tracing::info!(
-                recipient = %crate::infra::mail::mask_email(&job.recipient),
+                recipient = %crate::infra::mask::mask_email(&job.recipient),
                 "acknowledgement not sent: the address reached its cap for 24 hours"
             );
             return false;

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     accounts::{password::PasswordBudget, session::Session},
-    error::AppError,
+    error::{AppError, ErrorCode},
     web::client_ip,
     web::graphql::{
         ClientIp,
@@ -104,7 +104,7 @@ pub async fn post(
         return error_body(
             format,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_REQUEST",
+            ErrorCode::BadRequest,
             "send the request as Content-Type: application/json (or multipart/form-data for uploads)",
             None,
         );
@@ -193,7 +193,13 @@ async fn run(
         Ok(()) => {}
         Err(ShapeError::Request(message)) => return bad_request(format, &message),
         Err(ShapeError::Operation(message)) => {
-            return error_body(format, request_error_status(format), "GRAPHQL_VALIDATION_FAILED", &message, None);
+            return error_body(
+                format,
+                request_error_status(format),
+                ErrorCode::GraphqlValidationFailed,
+                &message,
+                None,
+            );
         }
     }
     for (hash, query) in to_keep {
@@ -203,7 +209,7 @@ async fn run(
     for single in request.iter_mut() {
         if let Err(missing) = request_shape::check_variables(single) {
             let status = request_error_status(format);
-            return error_body(format, status, "BAD_USER_INPUT", &missing.message, Some(&missing.name));
+            return error_body(format, status, ErrorCode::BadUserInput, &missing.message, Some(&missing.name));
         }
     }
     if method == Method::Get
@@ -213,7 +219,7 @@ async fn run(
         let mut response = error_body(
             format,
             StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_REQUEST",
+            ErrorCode::BadRequest,
             "only queries may be sent with GET; send mutations and subscriptions with POST",
             None,
         );
@@ -380,28 +386,30 @@ pub(super) fn add_missing_codes(responses: &mut [async_graphql::Response]) {
         if let Some(rest) = error.message.strip_prefix("Invalid value for argument \"") {
             let path = rest.split('"').next().unwrap_or_default();
             let field = path.rsplit('.').next().unwrap_or(path).to_owned();
-            ext.set("code", "BAD_USER_INPUT");
+            ext.set("code", ErrorCode::BadUserInput.as_str());
             ext.set("field", Value::String(field));
         } else if error.path.is_empty() {
-            ext.set(
-                "code",
-                if error.message.contains(" --> ") { "GRAPHQL_PARSE_FAILED" } else { "GRAPHQL_VALIDATION_FAILED" },
-            );
+            let code = if error.message.contains(" --> ") {
+                ErrorCode::GraphqlParseFailed
+            } else {
+                ErrorCode::GraphqlValidationFailed
+            };
+            ext.set("code", code.as_str());
         } else {
-            ext.set("code", "INTERNAL");
+            ext.set("code", ErrorCode::Internal.as_str());
         }
     }
 }
 
 /// Apollo Client's persisted-query link retries with the text on this code (or this message).
 fn persisted_query_not_found(format: Format) -> Response {
-    error_body(format, request_error_status(format), "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound", None)
+    error_body(format, request_error_status(format), ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound", None)
 }
 
 fn not_acceptable() -> Response {
     let message =
         "this endpoint answers application/graphql-response+json or application/json; the Accept header allows neither";
-    error_body(Format::Json, StatusCode::NOT_ACCEPTABLE, "BAD_REQUEST", message, None)
+    error_body(Format::Json, StatusCode::NOT_ACCEPTABLE, ErrorCode::BadRequest, message, None)
 }
 
 fn too_large(format: Format, multipart: bool, max_file: u64) -> Response {
@@ -410,16 +418,16 @@ fn too_large(format: Format, multipart: bool, max_file: u64) -> Response {
         error_body(format, StatusCode::PAYLOAD_TOO_LARGE, e.code(), &e.to_string(), e.field())
     } else {
         let message = format!("the request body is larger than {}", crate::error::human_bytes(MAX_JSON_BODY));
-        error_body(format, StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", &message, None)
+        error_body(format, StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest, &message, None)
     }
 }
 
 fn bad_request(format: Format, message: &str) -> Response {
-    error_body(format, StatusCode::BAD_REQUEST, "BAD_REQUEST", message, None)
+    error_body(format, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message, None)
 }
 
-fn error_body(format: Format, status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut extensions = json!({ "code": code });
+fn error_body(format: Format, status: StatusCode, code: ErrorCode, message: &str, field: Option<&str>) -> Response {
+    let mut extensions = json!({ "code": code.as_str() });
     if let Some(field) = field {
         extensions["field"] = json!(field);
     }

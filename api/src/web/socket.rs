@@ -36,6 +36,7 @@ use tokio::{
 use super::{HttpState, endpoint::add_missing_codes};
 use crate::{
     accounts::{password::PasswordBudget, session, session::Session},
+    error::ErrorCode,
     web::graphql::{ClientIp, request_shape},
 };
 
@@ -351,14 +352,14 @@ impl Connection {
             request = request.operation_name(name);
         }
         if let Err(message) = request_shape::check_operation(&request) {
-            return self.refuse(socket, &id, "GRAPHQL_VALIDATION_FAILED", &message).await;
+            return self.refuse(socket, &id, ErrorCode::GraphqlValidationFailed, &message).await;
         }
         if let Err(missing) = request_shape::check_variables(&mut request) {
-            return self.refuse(socket, &id, "BAD_USER_INPUT", &missing.message).await;
+            return self.refuse(socket, &id, ErrorCode::BadUserInput, &missing.message).await;
         }
         if self.operations.len() >= MAX_OPERATIONS {
             let message = format!("at most {MAX_OPERATIONS} operations may run at once on one socket");
-            return self.refuse(socket, &id, "GRAPHQL_VALIDATION_FAILED", &message).await;
+            return self.refuse(socket, &id, ErrorCode::GraphqlValidationFailed, &message).await;
         }
         let mutation = super::answers::operation_type(&mut request) == Some(OperationType::Mutation);
         let request = request.data(Session::User(user)).data(ClientIp(self.client)).data(PasswordBudget::default());
@@ -387,8 +388,8 @@ impl Connection {
     }
 
     /// An operation refused before it ran: its error, then its end.
-    async fn refuse(&mut self, socket: &mut WebSocket, id: &str, code: &str, message: &str) -> Result<(), Close> {
-        let error = json!({ "message": message, "extensions": { "code": code } });
+    async fn refuse(&mut self, socket: &mut WebSocket, id: &str, code: ErrorCode, message: &str) -> Result<(), Close> {
+        let error = json!({ "message": message, "extensions": { "code": code.as_str() } });
         match self.protocol {
             Protocol::TransportWs => send(socket, json!({ "type": "error", "id": id, "payload": [error] })).await,
             Protocol::Legacy => {

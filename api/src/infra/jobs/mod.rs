@@ -1,8 +1,29 @@
 //! The email outbox: jobs are rows written in the same transaction as the lead, and a worker
 //! claims, sends and settles them, retrying with backoff.
 
+use std::time::Duration;
+
 pub mod notify;
 pub mod queue;
 pub mod worker;
 
 pub use worker::{DrainReport, Worker};
+
+#[derive(Clone)]
+pub struct JobSettings {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    /// How often an idle worker looks for due jobs it was not woken for (retries coming due).
+    pub poll_interval: Duration,
+    /// How long a claimed job is reserved for its worker; a crashed worker's jobs return after it.
+    pub lease: Duration,
+    /// Sends in flight at once per worker, and SMTP connections pooled for them.
+    pub concurrency: usize,
+}
+
+impl JobSettings {
+    /// Jobs claimed at once: enough to keep every send slot busy for a few rounds.
+    pub fn batch_size(&self) -> u64 {
+        (self.concurrency * 4) as u64
+    }
+}

@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::config::JobSettings,
+    infra::jobs::JobSettings,
     leads::history::{self, Actor, NewEvent},
 };
 

@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use super::{notify, queue};
 use crate::{
-    app::config::JobSettings,
     infra::clock,
+    infra::jobs::JobSettings,
     infra::live::{LeadChange, Live},
     infra::mail::{
-        Mailer, SendError, mask_email, mask_emails_in,
+        Mailer, SendError,
         messages::{self, LeadMail, Sender},
     },
+    infra::mask::{mask_email, mask_emails_in},
     infra::metrics,
 };
 

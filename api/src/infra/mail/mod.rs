@@ -3,13 +3,46 @@
 pub mod messages;
 mod smtp;
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox};
 use smtp::SmtpPool;
 
-use crate::app::config::{MailSettings, MailTransport};
+#[derive(Clone)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: Mailbox,
+    /// Where the prospect's replies to the acknowledgement go; `None`: to `from`.
+    pub reply_to: Option<Mailbox>,
+    /// Explicit attorney notification recipients; `None` means the active attorneys.
+    pub notify: Option<Vec<String>>,
+}
+
+#[derive(Clone)]
+pub enum MailTransport {
+    Smtp(SmtpSettings),
+    /// Writes each message as an `.eml` file into this folder.
+    Files(PathBuf),
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: plain connection upgraded with STARTTLS, which must succeed.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=none`: no encryption, for local relays and test sinks.
+    None,
+}
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -83,66 +116,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// `ada@lovelace.example` → `a***@lovelace.example`: enough to tell mails apart in logs
-/// without writing personal data into them.
-pub fn mask_email(address: &str) -> String {
-    match address.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".into(),
-    }
-}
-
-/// Masks every email address in free text (error chains that quote database values, say).
-pub fn mask_emails_in(text: &str) -> String {
-    let is_local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
-    let is_domain = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '@' {
-            let mut start = i;
-            while start > 0 && is_local(chars[start - 1]) {
-                start -= 1;
-            }
-            let mut end = i + 1;
-            while end < chars.len() && is_domain(chars[end]) {
-                end += 1;
-            }
-            let local_len = i - start;
-            if local_len > 0 && end > i + 1 {
-                // Drop the local part already copied, keep its first character.
-                for _ in 0..local_len {
-                    out.pop();
-                }
-                let address: String = chars[start..end].iter().collect();
-                out.push_str(&mask_email(&address));
-                i = end;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_are_masked_in_logs() {
-        assert_eq!(mask_email("ada@lovelace.example"), "a***@lovelace.example");
-        assert_eq!(
-            mask_emails_in("Key (email)=(ada.l+cv@lovelace.example) already exists; see bob@x.io."),
-            "Key (email)=(a***@lovelace.example) already exists; see b***@x.io."
-        );
-        assert_eq!(mask_emails_in("no address @ all"), "no address @ all");
-    }
 }

@@ -19,7 +19,7 @@ use lettre::{
 use tokio::net::TcpStream;
 
 use super::SendError;
-use crate::app::config::{SmtpSettings, SmtpTls};
+use super::{SmtpSettings, SmtpTls};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection idle longer than this is checked with NOOP before use: servers drop idle ones.
