@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use api::{
-    infra::jobs::queue::{self, NewEmailJob},
     infra::mail::messages::LeadMail,
+    leads::outbox::queue::{self, NewEmailJob},
 };
 
 use crate::{
@@ -46,7 +46,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
     let db = RunDb::create(backend).await?;
     let config =
         db.config_with(&[("INTAKE_SMTP_URL", sink.url()), ("INTAKE_MAIL_CONCURRENCY", concurrency.to_string())])?;
-    let state = api::app::startup::connect(config).await?;
+    let state = api::app::startup::connect(&config).await?;
 
     let payload = serde_json::to_value(LeadMail {
         lead_id: uuid::Uuid::now_v7(),

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use api::{app::config::Config, app::startup::Application, app::state::AppState, infra::jobs::DrainReport};
+use api::{app::config::Config, app::startup::Application, leads::outbox::DrainReport, web::state::AppState};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};

@@ -8,8 +8,8 @@ use std::{
 };
 
 use api::{
-    infra::jobs::queue::{self, NewEmailJob},
     infra::mail::messages::LeadMail,
+    leads::outbox::queue::{self, NewEmailJob},
 };
 use entity::email_job::{self, EmailKind, JobState};
 use sea_orm::EntityTrait;

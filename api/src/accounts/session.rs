@@ -4,8 +4,9 @@
 use entity::user::{self, Role};
 use sea_orm::{EntityTrait, QueryFilter};
 
+use super::service::Accounts;
 use super::{refresh, tokens::Claims};
-use crate::{app::state::AppState, error::AppError, infra::freshness::ReadAt};
+use crate::{error::AppError, infra::freshness::ReadAt};
 
 /// What every refused token is told, whatever the reason (bad signature, expired, ended by a
 /// password change, logout or deactivation, unknown account): the answer is no oracle.
@@ -24,14 +25,14 @@ pub enum Session {
 
 impl Session {
     /// Reads the header value (if any); see `account`.
-    pub async fn resolve(header: Option<&str>, app: &AppState, read: ReadAt) -> Result<Self, AppError> {
+    pub async fn resolve(header: Option<&str>, accounts: &Accounts, read: ReadAt) -> Result<Self, AppError> {
         let Some(header) = header else {
             return Ok(Self::Anonymous);
         };
         let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
             return Ok(Self::Malformed);
         };
-        Ok(match account(token.trim(), app, read).await? {
+        Ok(match account(token.trim(), accounts, read).await? {
             Some((_, user)) => Self::User(user),
             None => Self::Rejected,
         })
@@ -50,18 +51,44 @@ impl Session {
         }
     }
 
-    /// Attorneys and admins: the people who work the leads.
-    pub fn staff(&self) -> Result<&user::Model, AppError> {
-        self.with_role(&[Role::Attorney, Role::Admin], "an attorney or an admin")
+    /// Attorneys and admins: the people who work the leads. The proof is what the domain
+    /// functions reserved to them take.
+    pub fn staff(&self) -> Result<Staff<'_>, AppError> {
+        self.with_role(&[Role::Attorney, Role::Admin], "an attorney or an admin").map(Staff)
     }
 
-    pub fn admin(&self) -> Result<&user::Model, AppError> {
-        self.with_role(&[Role::Admin], "an admin")
+    pub fn admin(&self) -> Result<Admin<'_>, AppError> {
+        self.with_role(&[Role::Admin], "an admin").map(Admin)
     }
 
     fn with_role(&self, roles: &[Role], who: &str) -> Result<&user::Model, AppError> {
         let user = self.signed_in()?;
         if roles.contains(&user.role) { Ok(user) } else { Err(AppError::Forbidden(format!("only {who} may do this"))) }
+    }
+}
+
+/// Proof that the caller is an attorney or an admin; only `Session::staff` makes one.
+#[derive(Clone, Copy)]
+pub struct Staff<'a>(&'a user::Model);
+
+impl<'a> Staff<'a> {
+    pub fn user(self) -> &'a user::Model {
+        self.0
+    }
+}
+
+/// Proof that the caller is an admin; only `Session::admin` makes one.
+#[derive(Clone, Copy)]
+pub struct Admin<'a>(&'a user::Model);
+
+impl<'a> Admin<'a> {
+    pub fn user(self) -> &'a user::Model {
+        self.0
+    }
+
+    /// An admin works leads too.
+    pub fn staff(self) -> Staff<'a> {
+        Staff(self.0)
     }
 }
 
@@ -72,8 +99,12 @@ impl Session {
 /// role, not the token's, applies. The account is read again once anything has changed (see
 /// `freshness.rs`); `read` is taken before anything the caller goes on to read, so that an
 /// account changed meanwhile is not remembered as current.
-pub async fn account(token: &str, app: &AppState, read: ReadAt) -> Result<Option<(Claims, user::Model)>, AppError> {
-    let claims = match app.tokens.verify(token) {
+pub async fn account(
+    token: &str,
+    accounts: &Accounts,
+    read: ReadAt,
+) -> Result<Option<(Claims, user::Model)>, AppError> {
+    let claims = match accounts.tokens.verify(token) {
         Ok(claims) => claims,
         Err(why) => {
             tracing::debug!(%why, "access token refused");
@@ -81,15 +112,15 @@ pub async fn account(token: &str, app: &AppState, read: ReadAt) -> Result<Option
         }
     };
     let key = (claims.sub, claims.sid);
-    let found = match app.signed_in.get(&key, read) {
+    let found = match accounts.signed_in.get(&key, read) {
         Some(user) => Some(user),
         None => {
             let found = user::Entity::find_by_id(claims.sub)
                 .filter(refresh::live_condition(claims.sub, claims.sid))
-                .one(&app.db)
+                .one(&accounts.db)
                 .await?;
             if let Some(user) = &found {
-                app.signed_in.put(key, user.clone(), read);
+                accounts.signed_in.put(key, user.clone(), read);
             }
             found
         }

@@ -10,8 +10,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    accounts::session::Admin,
     accounts::{password, password::PasswordCheck, refresh},
     error::AppError,
+    infra::announce::Announcer,
     infra::clock,
     infra::validate,
 };
@@ -29,7 +31,31 @@ pub struct NewUser {
     pub password: String,
 }
 
-pub async fn create(db: &impl ConnectionTrait, input: NewUser) -> Result<user::Model, AppError> {
+/// An admin adds an account.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    announcer: &Announcer,
+    _by: Admin<'_>,
+    input: NewUser,
+) -> Result<user::Model, AppError> {
+    let user = insert(db, input).await?;
+    announcer.accounts_changed().await;
+    Ok(user)
+}
+
+/// The operator adds an account from the command line (whoever runs it controls the server and
+/// its database anyway), and the first admin is made at start-up.
+pub async fn create_as_operator(
+    db: &impl ConnectionTrait,
+    announcer: &Announcer,
+    input: NewUser,
+) -> Result<user::Model, AppError> {
+    let user = insert(db, input).await?;
+    announcer.accounts_changed().await;
+    Ok(user)
+}
+
+async fn insert(db: &impl ConnectionTrait, input: NewUser) -> Result<user::Model, AppError> {
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?.to_lowercase();
     let full_name = validate::person_name(&input.full_name).map_err(|m| AppError::bad_input("fullName", m))?;
     validate::password(&input.password).map_err(|m| AppError::bad_input("password", m))?;
@@ -60,7 +86,7 @@ pub async fn create(db: &impl ConnectionTrait, input: NewUser) -> Result<user::M
     })
 }
 
-pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
+pub async fn list(db: &impl ConnectionTrait, _by: Admin<'_>) -> Result<Vec<user::Model>, DbErr> {
     user::Entity::find().order_by_asc(user::Column::CreatedAt).all(db).await
 }
 
@@ -114,6 +140,7 @@ pub struct BootstrappedAdmin {
 /// Makes sure an admin exists, so a fresh installation can be signed into.
 pub async fn ensure_admin(
     db: &impl ConnectionTrait,
+    announcer: &Announcer,
     bootstrap: &AdminBootstrap,
 ) -> Result<Option<BootstrappedAdmin>, AppError> {
     let admins = user::Entity::find().filter(user::Column::Role.eq(Role::Admin)).count(db).await?;
@@ -122,8 +149,9 @@ pub async fn ensure_admin(
     }
     let generated = bootstrap.password.is_none().then(|| crate::infra::secrets::random_token(18));
     let password = bootstrap.password.clone().or(generated.clone()).unwrap_or_default();
-    let admin = create(
+    let admin = create_as_operator(
         db,
+        announcer,
         NewUser { email: bootstrap.email.clone(), full_name: "Administrator".into(), role: Role::Admin, password },
     )
     .await?;
@@ -148,7 +176,13 @@ pub struct UserChanges {
 
 /// Applies `changes`. The last active admin can be neither demoted nor deactivated, so the
 /// installation can always be administered. Deactivating ends the account's sessions.
-pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> Result<user::Model, AppError> {
+pub async fn update(
+    db: &DatabaseConnection,
+    announcer: &Announcer,
+    _by: Admin<'_>,
+    id: Uuid,
+    changes: UserChanges,
+) -> Result<user::Model, AppError> {
     let full_name = changes
         .full_name
         .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("fullName", m)))
@@ -183,13 +217,27 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: UserChanges) -> 
         updated = end_sessions(&txn, id, now).await?;
     }
     txn.commit().await?;
+    announcer.accounts_changed().await;
     tracing::info!(user = %id, deactivated, "account updated");
     Ok(updated)
 }
 
 /// Sets a new password (policy checked), ending every session of the account.
+/// An admin sets a new password for an account, ending its sessions.
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    announcer: &Announcer,
+    _by: Admin<'_>,
+    id: Uuid,
+    new_password: String,
+) -> Result<user::Model, AppError> {
+    let target = find(db, id).await?.ok_or(AppError::NotFound("user"))?;
+    set_password(db, announcer, &target, new_password, "password").await
+}
+
 pub async fn set_password(
     db: &DatabaseConnection,
+    announcer: &Announcer,
     user: &user::Model,
     new_password: String,
     field: &'static str,
@@ -204,6 +252,7 @@ pub async fn set_password(
     row.update(&txn).await?;
     let updated = end_sessions(&txn, user.id, now).await?;
     txn.commit().await?;
+    announcer.accounts_changed().await;
     tracing::info!(user = %user.id, "password changed; sessions ended");
     Ok(updated)
 }

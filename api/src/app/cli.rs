@@ -105,7 +105,7 @@ async fn serve(config: Config, worker_flag: bool) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    startup::connect(config).await?;
+    startup::connect(&config).await?;
     println!("migrations applied");
     Ok(())
 }
@@ -114,14 +114,15 @@ async fn add_user(config: Config, email: String, name: String, role: RoleArg) ->
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    let state = startup::connect(config).await?;
+    let state = startup::connect(&config).await?;
     let role = match role {
         RoleArg::Attorney => Role::Attorney,
         RoleArg::Admin => Role::Admin,
     };
-    let user = users::create(&state.db, NewUser { email, full_name: name, role, password })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user =
+        users::create_as_operator(&state.db, &state.announcer, NewUser { email, full_name: name, role, password })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("created {} ({})", user.email, crate::accounts::tokens::role_name(user.role).to_lowercase());
     Ok(())
 }

@@ -12,12 +12,13 @@ use crate::{
     accounts::users::AdminBootstrap,
     infra::{
         db::DatabaseSettings,
-        jobs::JobSettings,
         mail::{MailSettings, MailTransport, SmtpSettings, SmtpTls},
         mask::redact_url,
         secrets,
         storage::{S3Settings, StorageSettings},
     },
+    leads::outbox::JobSettings,
+    web::settings::WebSettings,
 };
 
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
@@ -373,6 +374,23 @@ impl Config {
             ack_per_recipient,
             ops_addr,
         })
+    }
+
+    /// The web layer's part.
+    pub fn web(&self) -> WebSettings {
+        WebSettings {
+            public_url: self.public_url.clone(),
+            public_form: self.public_form,
+            firm_name: self.firm_name.clone(),
+            cors_origins: self.cors_origins.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            introspection: self.introspection,
+            request_timeout: self.request_timeout,
+            read_cache_max_age: self.read_cache_max_age,
+            max_upload_bytes: self.max_upload_bytes,
+            socket_init_timeout: self.socket_init_timeout,
+            ops_addr: self.ops_addr,
+        }
     }
 
     pub fn is_embedded_database(&self) -> bool {

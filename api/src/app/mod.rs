@@ -5,5 +5,4 @@ pub mod cli;
 pub mod config;
 pub mod health_probe;
 pub mod startup;
-pub mod state;
 pub mod telemetry;

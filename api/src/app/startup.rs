@@ -1,12 +1,38 @@
 //! Building and running the server: database, migrations, first admin, HTTP and worker.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use sea_orm::DatabaseConnection;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{accounts::users, app::config::Config, app::state::AppState, infra::db, infra::jobs::Worker, web};
+use crate::{
+    accounts::{service::Accounts, tokens::TokenKeys, users},
+    app::config::Config,
+    infra::{
+        announce::Announcer,
+        db,
+        freshness::{Freshness, Recent},
+        limits::Limits,
+        mail::Mailer,
+        storage::Storage,
+    },
+    leads::{
+        file_links::FileLinks,
+        outbox::Worker,
+        service::{LeadSettings, Leads},
+        writer::{LeadWriter, WriterSettings},
+    },
+    web::{self, state::AppState},
+};
 
 pub struct Application {
     listener: TcpListener,
@@ -35,8 +61,8 @@ impl Application {
             ),
             None => None,
         };
-        let state = connect(config).await?;
-        if let Some(admin) = users::ensure_admin(&state.db, &state.config.admin).await? {
+        let state = connect(&config).await?;
+        if let Some(admin) = users::ensure_admin(&state.db, &state.announcer, &config.admin).await? {
             match admin.generated_password {
                 Some(password) => eprintln!(
                     "\n  Created the first admin account.\n    email:    {}\n    password: {password}\n  \
@@ -71,7 +97,7 @@ impl Application {
     /// and the mail batch in progress finish, and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        let public = &self.state.config.public_url;
+        let public = &self.state.settings.public_url;
         tracing::info!(%addr, "Intake is listening");
         tracing::info!(
             "GraphiQL: {public}/graphql — sign in with the `login` mutation, then add the header \
@@ -80,7 +106,7 @@ impl Application {
         let stop = CancellationToken::new();
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
         // Subscribers here hear of changes made by every process (PostgreSQL).
-        let live = self.state.live.spawn_listener(stop.child_token());
+        let live = self.state.announcer.spawn_listener(stop.child_token());
         let limits = self.state.limits.clone();
         let pruner = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -119,16 +145,74 @@ impl Application {
     }
 }
 
-/// The state shared by `serve` and `worker`: configuration, database (migrated), store, mailer.
-pub async fn connect(config: Config) -> anyhow::Result<AppState> {
+/// The state shared by `serve` and `worker`: database (migrated), store, mailer, the services.
+pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
     let db = db::connect(&config.database).await?;
     db::migrate(&db).await?;
-    AppState::new(config, db)
+    assemble(config, db)
+}
+
+/// Accounts remembered at once; more active accounts than this are simply looked up again.
+const SIGNED_IN_KEPT: usize = 1024;
+
+/// The composition root: every service built once from the configuration.
+fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppState> {
+    let statements = Arc::new(AtomicU64::new(0));
+    let (counter, exported) = (statements.clone(), crate::infra::metrics::db_statements());
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        exported.increment(1);
+    });
+    let storage = Storage::new(&config.storage)?;
+    let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;
+    let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
+    let limits = Arc::new(Limits::new(config.limits, &db));
+    let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
+    // Half the pool writes leads at most, so that reads always find a connection.
+    let freshness = Arc::new(Freshness::default());
+    let announcer = Announcer::new(db.clone(), freshness.clone());
+    let signed_in = Arc::new(Recent::new(config.read_cache_max_age, SIGNED_IN_KEPT));
+    let writer = WriterSettings {
+        db: db.clone(),
+        announcer: announcer.clone(),
+        round_robin: config.round_robin,
+        ack_per_recipient: config.ack_per_recipient,
+    };
+    let lead_writer = LeadWriter::start(writer, (config.database.max_connections as usize / 2).max(1));
+    let accounts = Accounts { db: db.clone(), tokens, limits: limits.clone(), announcer: announcer.clone(), signed_in };
+    let leads = Leads {
+        db: db.clone(),
+        storage: storage.clone(),
+        writer: lead_writer.clone(),
+        announcer: announcer.clone(),
+        links: links.clone(),
+        settings: Arc::new(LeadSettings {
+            public_url: config.public_url.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            notify: config.mail.notify.clone(),
+            download_link_ttl: config.download_link_ttl,
+        }),
+    };
+    Ok(AppState {
+        db,
+        settings: Arc::new(config.web()),
+        jobs: config.jobs.clone(),
+        storage,
+        mailer,
+        links,
+        limits,
+        lead_writer,
+        announcer,
+        statements,
+        freshness,
+        accounts,
+        leads,
+    })
 }
 
 /// `intake worker`: only the mail worker, until `shutdown`.
 pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let state = connect(config).await?;
+    let state = connect(&config).await?;
     let worker: Worker = state.worker();
     let stop = CancellationToken::new();
     let task = tokio::spawn(worker.run(stop.child_token()));

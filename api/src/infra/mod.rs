@@ -1,13 +1,14 @@
-//! What the domains stand on: the database and migrations, résumé storage, mail, the job
-//! outbox, change announcements (LISTEN/NOTIFY) and freshness, abuse limits, metrics, secrets,
-//! the clock, input validation. Nothing here uses `leads`, `accounts`, `web` or `app`.
+//! What the domains stand on: the database and migrations, résumé storage, mail transport and
+//! templates, the one change announcer (`announce.rs`: worker wake-ups, NOTIFY/LISTEN,
+//! subscriptions, freshness of kept answers), abuse limits, metrics, secrets, masking, the clock,
+//! input validation. Nothing here uses `leads`, `accounts`, `web` or `app`.
 
+pub mod announce;
 pub mod clock;
 pub mod db;
 pub mod freshness;
-pub mod jobs;
 pub mod limits;
-pub mod live;
+pub mod listen;
 pub mod mail;
 pub mod mask;
 pub mod metrics;

@@ -8,7 +8,7 @@ use entity::{
     lead::{self, LeadStatus},
     lead_event::EventKind,
     lead_note, replaced_resume,
-    user::{self, Role},
+    user::Role,
 };
 use sea_orm::{
     ActiveValue::Set,
@@ -19,13 +19,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
+    accounts::session::Staff,
     accounts::users,
-    app::state::AppState,
     error::AppError,
+    infra::announce::LeadChange,
     infra::clock,
-    infra::live::LeadChange,
     infra::validate,
     leads::history::{self, Actor, NewEvent},
+    leads::service::Leads,
     leads::submission::{self, ResumeFile, ResumeUpload},
 };
 
@@ -43,19 +44,19 @@ struct Change {
 /// Reads the lead, asks `plan` what to change (nothing: `None`), and writes it if the lead is
 /// still as read; otherwise reads again.
 async fn change_lead(
-    state: &AppState,
+    leads: &Leads,
     id: Uuid,
     mut plan: impl FnMut(&lead::Model, DateTime<Utc>) -> Result<Option<Change>, AppError>,
 ) -> Result<lead::Model, AppError> {
     for _ in 0..ATTEMPTS {
-        let lead = submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+        let lead = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
         let now = clock::now();
         let Some(change) = plan(&lead, now)? else {
             return Ok(lead);
         };
-        if write_if_unchanged(&state.db, &lead, change, now).await? {
-            state.live.publish(&[LeadChange::Updated(id)]).await;
-            return submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"));
+        if write_if_unchanged(&leads.db, &lead, change, now).await? {
+            leads.announcer.lead_changed(&[LeadChange::Updated(id)]).await;
+            return submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"));
         }
     }
     Err(AppError::Internal(anyhow::anyhow!("lead {id} kept changing while being updated")))
@@ -90,13 +91,13 @@ async fn write_if_unchanged(
 /// Moves a lead along its one allowed transition, PENDING → REACHED_OUT, recording who and when.
 /// Asking for the status it already has changes nothing and is not an error.
 pub async fn update_status(
-    state: &AppState,
+    leads: &Leads,
     id: Uuid,
     status: LeadStatus,
-    actor: &user::Model,
+    actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
     use lead::Column as C;
-    let lead = change_lead(state, id, |lead, now| {
+    let lead = change_lead(leads, id, |lead, now| {
         if lead.status == status {
             return Ok(None);
         }
@@ -107,19 +108,19 @@ pub async fn update_status(
             columns: vec![
                 (C::Status, Expr::value(status)),
                 (C::ReachedOutAt, Expr::value(now)),
-                (C::ReachedOutBy, Expr::value(actor.id)),
+                (C::ReachedOutBy, Expr::value(actor.user().id)),
             ],
             events: vec![NewEvent {
                 lead_id: id,
                 kind: EventKind::StatusChanged,
-                actor: Actor::User(actor.id),
+                actor: Actor::User(actor.user().id),
                 data: json!({ "from": status_name(lead.status), "to": status_name(status) }),
             }],
             replaced: None,
         }))
     })
     .await?;
-    tracing::info!(lead = %id, by = %actor.id, status = status_name(lead.status), "lead status");
+    tracing::info!(lead = %id, by = %actor.user().id, status = status_name(lead.status), "lead status");
     Ok(lead)
 }
 
@@ -141,11 +142,11 @@ pub struct LeadCorrections {
 /// Corrects names and email and/or replaces the résumé. The replaced file stays in the store,
 /// downloadable from the history.
 pub async fn update(
-    state: &AppState,
+    leads: &Leads,
     id: Uuid,
     corrections: LeadCorrections,
     resume: Option<ResumeUpload>,
-    actor: &user::Model,
+    actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
     use lead::Column as C;
     let first_name = corrections
@@ -158,12 +159,12 @@ pub async fn update(
         .transpose()?;
     let email =
         corrections.email.map(|e| validate::email(&e).map_err(|m| AppError::bad_input("email", m))).transpose()?;
-    submission::find(&state.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
     let new_file = match resume {
-        Some(upload) => Some(submission::store_resume(state, upload).await?),
+        Some(upload) => Some(submission::store_resume(leads, upload).await?),
         None => None,
     };
-    let result = change_lead(state, id, |lead, now| {
+    let result = change_lead(leads, id, |lead, now| {
         let mut columns = Vec::new();
         let mut changes = Vec::new();
         let fields = [
@@ -185,7 +186,7 @@ pub async fn update(
             events.push(NewEvent {
                 lead_id: id,
                 kind: EventKind::FieldsUpdated,
-                actor: Actor::User(actor.id),
+                actor: Actor::User(actor.user().id),
                 data: json!({ "changes": changes }),
             });
         }
@@ -194,7 +195,7 @@ pub async fn update(
             events.push(NewEvent {
                 lead_id: id,
                 kind: EventKind::ResumeReplaced,
-                actor: Actor::User(actor.id),
+                actor: Actor::User(actor.user().id),
                 data: json!({ "previousKey": lead.resume_key, "newKey": file.key }),
             });
             replaced_resume::ActiveModel {
@@ -212,7 +213,7 @@ pub async fn update(
     if result.is_err()
         && let Some(file) = &new_file
     {
-        submission::discard_resume(state, &file.key).await;
+        submission::discard_resume(leads, &file.key).await;
     }
     result
 }
@@ -229,24 +230,24 @@ fn resume_columns(file: &ResumeFile) -> Vec<(lead::Column, SimpleExpr)> {
 
 /// Assigns the lead to an active attorney or admin, or (`None`) to nobody.
 pub async fn assign(
-    state: &AppState,
+    leads: &Leads,
     id: Uuid,
     assignee: Option<Uuid>,
-    actor: &user::Model,
+    actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
     if let Some(user_id) = assignee {
-        let user = users::find(&state.db, user_id).await?;
+        let user = users::find(&leads.db, user_id).await?;
         if !user.is_some_and(|u| u.active && matches!(u.role, Role::Attorney | Role::Admin)) {
             return Err(AppError::bad_input("userId", "is not an active attorney or admin"));
         }
     }
-    change_lead(state, id, |lead, _| {
+    change_lead(leads, id, |lead, _| {
         if lead.assigned_to == assignee {
             return Ok(None);
         }
         Ok(Some(Change {
             columns: vec![(lead::Column::AssignedTo, Expr::value(assignee))],
-            events: vec![NewEvent::assigned(id, Actor::User(actor.id), lead.assigned_to, assignee)],
+            events: vec![NewEvent::assigned(id, Actor::User(actor.user().id), lead.assigned_to, assignee)],
             replaced: None,
         }))
     })
@@ -255,10 +256,10 @@ pub async fn assign(
 
 /// Adds a note to the lead's history.
 pub async fn add_note(
-    state: &AppState,
+    leads: &Leads,
     lead_id: Uuid,
     body: &str,
-    actor: &user::Model,
+    actor: Staff<'_>,
 ) -> Result<lead_note::Model, AppError> {
     let body = body.trim();
     if body.is_empty() {
@@ -267,16 +268,16 @@ pub async fn add_note(
     if body.chars().count() > MAX_NOTE_CHARS {
         return Err(AppError::bad_input("body", format!("must be at most {MAX_NOTE_CHARS} characters")));
     }
-    submission::find(&state.db, lead_id).await?.ok_or(AppError::NotFound("lead"))?;
+    submission::find(&leads.db, lead_id).await?.ok_or(AppError::NotFound("lead"))?;
     let now = clock::now();
     let note = lead_note::Model {
         id: Uuid::now_v7(),
         lead_id,
-        author_id: Some(actor.id),
+        author_id: Some(actor.user().id),
         body: body.to_owned(),
         created_at: now,
     };
-    let txn = crate::infra::db::begin_write(&state.db).await?;
+    let txn = crate::infra::db::begin_write(&leads.db).await?;
     lead_note::Entity::insert(lead_note::ActiveModel::from(note.clone())).exec_without_returning(&txn).await?;
     lead::Entity::update_many()
         .col_expr(lead::Column::UpdatedAt, Expr::value(now))
@@ -286,11 +287,11 @@ pub async fn add_note(
     let event = NewEvent {
         lead_id,
         kind: EventKind::NoteAdded,
-        actor: Actor::User(actor.id),
+        actor: Actor::User(actor.user().id),
         data: json!({ "noteId": note.id }),
     };
     history::record(&txn, vec![event], now).await?;
     txn.commit().await?;
-    state.live.publish(&[LeadChange::Updated(lead_id)]).await;
+    leads.announcer.lead_changed(&[LeadChange::Updated(lead_id)]).await;
     Ok(note)
 }

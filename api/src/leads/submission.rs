@@ -15,14 +15,14 @@ use uuid::Uuid;
 
 use crate::{
     accounts::users,
-    app::state::AppState,
     error::AppError,
     infra::clock,
-    infra::jobs::queue::NewEmailJob,
     infra::mail::messages::{EarlierLead, LeadMail},
     infra::storage::Content,
     infra::validate,
+    leads::outbox::queue::NewEmailJob,
     leads::resume,
+    leads::service::Leads,
 };
 
 pub struct SubmitLead {
@@ -57,7 +57,7 @@ pub struct ResumeUpload {
 
 /// Validates the lead and its file, stores the file, then writes the lead and its email jobs in
 /// one transaction. Either all of it happens or none of it: a failed write removes the file.
-pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -> Result<Receipt, AppError> {
+pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> Result<Receipt, AppError> {
     if input.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
         // Looks accepted, so the bot learns nothing; nothing is stored or sent.
         tracing::info!("honeypot field filled in: submission discarded");
@@ -70,7 +70,7 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
         .transpose()
         .map_err(|_| AppError::bad_input("clientSubmissionId", "must be a UUID, e.g. from crypto.randomUUID()"))?;
     if let Some(key) = client_submission_id
-        && let Some(first) = find_by_submission_id(&state.db, key).await?
+        && let Some(first) = find_by_submission_id(&leads.db, key).await?
     {
         return Ok(Receipt::from(&first));
     }
@@ -78,9 +78,9 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
     let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
 
-    let file = store_resume(state, upload).await?;
+    let file = store_resume(leads, upload).await?;
     let email_key = email.to_lowercase();
-    let earlier = first_lead_with_email(&state.db, &email_key).await?;
+    let earlier = first_lead_with_email(&leads.db, &email_key).await?;
     let id = Uuid::now_v7();
     let now = clock::now();
     let row = lead::Model {
@@ -102,13 +102,13 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
         duplicate_of: earlier.as_ref().map(|e| e.id),
         email_key,
     };
-    let saved = insert_with_jobs(state, &row, earlier.as_ref()).await;
+    let saved = insert_with_jobs(leads, &row, earlier.as_ref()).await;
     if saved.is_err() {
-        discard_resume(state, &file.key).await;
+        discard_resume(leads, &file.key).await;
     }
     match saved {
         Ok(()) => {
-            state.jobs_enqueued.notify_one();
+            leads.announcer.mail_enqueued();
             crate::infra::metrics::lead_submitted();
             tracing::info!(lead = %id, size = file.size_bytes, content_type = file.content_type, "lead submitted; its mails are queued");
             Ok(Receipt::from(&row))
@@ -116,7 +116,7 @@ pub async fn submit(state: &AppState, input: SubmitLead, upload: ResumeUpload) -
         // A concurrent retry with the same key won the race: answer as it did.
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             let key = client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
-            let first = find_by_submission_id(&state.db, key).await?.ok_or(AppError::NotFound("lead"))?;
+            let first = find_by_submission_id(&leads.db, key).await?.ok_or(AppError::NotFound("lead"))?;
             Ok(Receipt::from(&first))
         }
         Err(e) => Err(e.into()),
@@ -139,14 +139,14 @@ async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<O
 }
 
 /// Checks the spooled upload and puts it in the store under a new key.
-pub(crate) async fn store_resume(state: &AppState, upload: ResumeUpload) -> Result<ResumeFile, AppError> {
-    let limit = state.config.max_upload_bytes;
+pub(crate) async fn store_resume(leads: &Leads, upload: ResumeUpload) -> Result<ResumeFile, AppError> {
+    let limit = leads.settings.max_upload_bytes;
     let ResumeUpload { file_name, file } = upload;
     let (kind, content) =
         tokio::task::spawn_blocking(move || inspect(file, limit)).await.context("inspecting the résumé")??;
     let size_bytes = content.size() as i64;
     let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
-    state.storage.put(&key, content).await.context("storing the résumé")?;
+    leads.storage.put(&key, content).await.context("storing the résumé")?;
     Ok(ResumeFile {
         key,
         file_name: resume::sanitize_file_name(&file_name, kind),
@@ -156,8 +156,8 @@ pub(crate) async fn store_resume(state: &AppState, upload: ResumeUpload) -> Resu
 }
 
 /// Removes a stored résumé whose database write failed.
-pub(crate) async fn discard_resume(state: &AppState, key: &str) {
-    if let Err(cleanup) = state.storage.delete(key).await {
+pub(crate) async fn discard_resume(leads: &Leads, key: &str) {
+    if let Err(cleanup) = leads.storage.delete(key).await {
         tracing::error!(error = ?cleanup, key, "could not remove the résumé of a change that was not saved");
     }
 }
@@ -178,8 +178,8 @@ fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, C
     }
 }
 
-async fn insert_with_jobs(state: &AppState, row: &lead::Model, earlier: Option<&lead::Model>) -> Result<(), DbErr> {
-    let attorneys = notification_recipients(&state.db, state.config.mail.notify.as_deref()).await?;
+async fn insert_with_jobs(leads: &Leads, row: &lead::Model, earlier: Option<&lead::Model>) -> Result<(), DbErr> {
+    let attorneys = notification_recipients(&leads.db, leads.settings.notify.as_deref()).await?;
     if attorneys.is_empty() {
         tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
     }
@@ -190,11 +190,11 @@ async fn insert_with_jobs(state: &AppState, row: &lead::Model, earlier: Option<&
         email: row.email.clone(),
         resume_file_name: row.resume_file_name.clone(),
         submitted_at: row.created_at,
-        lead_url: lead_url(&state.config.public_url, row.id),
+        lead_url: lead_url(&leads.settings.public_url, row.id),
         duplicate_of: earlier.map(|e| EarlierLead {
             lead_id: e.id,
             submitted_at: e.created_at,
-            lead_url: lead_url(&state.config.public_url, e.id),
+            lead_url: lead_url(&leads.settings.public_url, e.id),
         }),
     };
     let payload = serde_json::to_value(&mail).expect("LeadMail serialises");
@@ -210,7 +210,7 @@ async fn insert_with_jobs(state: &AppState, row: &lead::Model, earlier: Option<&
         recipient,
         payload: payload.clone(),
     }));
-    state.lead_writer.write(row.clone(), jobs).await
+    leads.writer.write(row.clone(), jobs).await
 }
 
 /// `INTAKE_NOTIFY_EMAILS` when set; otherwise every active attorney, or the admins if there is
@@ -242,12 +242,12 @@ fn lead_url(public_url: &str, id: Uuid) -> String {
 
 /// Where the résumé can be fetched for the next few minutes without the Authorization header:
 /// a presigned GET on S3, else a signed link to this server.
-pub async fn download_url(state: &AppState, file: &ResumeFile) -> Result<String, AppError> {
+pub async fn download_url(leads: &Leads, file: &ResumeFile) -> Result<String, AppError> {
     let disposition = resume::content_disposition(&file.file_name);
-    let ttl = state.config.download_link_ttl;
-    match state.storage.presigned_get(&file.key, &disposition, &file.content_type, ttl).await {
+    let ttl = leads.settings.download_link_ttl;
+    match leads.storage.presigned_get(&file.key, &disposition, &file.content_type, ttl).await {
         Some(url) => Ok(url.context("presigning a résumé download")?),
-        None => Ok(state.links.url(&file.key, clock::now())),
+        None => Ok(leads.links.url(&file.key, clock::now())),
     }
 }
 

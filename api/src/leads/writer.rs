@@ -18,11 +18,11 @@ use sea_orm::{
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
+    infra::announce::{Announcer, LeadChange},
     infra::clock,
-    infra::jobs::queue::{self, NewEmailJob},
-    infra::live::{LeadChange, Live},
     leads::assignment,
     leads::history::{self, Actor, NewEvent},
+    leads::outbox::queue::{self, NewEmailJob},
 };
 
 /// Leads per transaction at most; keeps statements well under the databases' parameter limits.
@@ -39,7 +39,7 @@ pub struct LeadWriter {
 #[derive(Clone)]
 pub struct WriterSettings {
     pub db: DatabaseConnection,
-    pub live: Live,
+    pub announcer: Announcer,
     /// Assign each new lead to the next active attorney, who alone gets its notification.
     pub round_robin: bool,
     /// Acknowledgements one address may be sent in 24 hours (0: no cap).
@@ -86,7 +86,7 @@ async fn run(settings: WriterSettings, incoming: Arc<Mutex<mpsc::Receiver<Pendin
                 // Announced before the submitters hear back, so that no later change to one of
                 // these leads can reach a subscriber ahead of its submission.
                 let changes: Vec<LeadChange> = batch.iter().map(|p| LeadChange::Submitted(p.lead.id)).collect();
-                settings.live.publish(&changes).await;
+                settings.announcer.lead_changed(&changes).await;
                 batch.drain(..).for_each(|p| drop(p.done.send(Ok(()))));
             }
             // One bad lead (say, a duplicate idempotency key) must not sink the others: write
@@ -95,7 +95,7 @@ async fn run(settings: WriterSettings, incoming: Arc<Mutex<mpsc::Receiver<Pendin
                 for pending in batch.drain(..) {
                     let outcome = write(&settings, std::slice::from_ref(&pending)).await;
                     if outcome.is_ok() {
-                        settings.live.publish(&[LeadChange::Submitted(pending.lead.id)]).await;
+                        settings.announcer.lead_changed(&[LeadChange::Submitted(pending.lead.id)]).await;
                     }
                     let _ = pending.done.send(outcome);
                 }

@@ -61,7 +61,7 @@ pub async fn get(
 ) -> Response {
     let headers = request.headers();
     if headers.contains_key(header::UPGRADE) {
-        let client = client_ip::resolve(peer.ip(), headers, &state.app.config.trusted_proxies);
+        let client = client_ip::resolve(peer.ip(), headers, &state.app.settings.trusted_proxies);
         return super::socket::upgrade(state, client, request).await;
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -109,7 +109,7 @@ pub async fn post(
             None,
         );
     }
-    let max_file = state.app.config.max_upload_bytes;
+    let max_file = state.app.settings.max_upload_bytes;
     let body_limit = if multipart { max_file + MULTIPART_OVERHEAD } else { MAX_JSON_BODY };
 
     // Refuse an announced oversize body before reading any of it.
@@ -226,10 +226,10 @@ async fn run(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let client = client_ip::resolve(peer.ip(), &headers.forwarded, &state.app.config.trusted_proxies);
+    let client = client_ip::resolve(peer.ip(), &headers.forwarded, &state.app.settings.trusted_proxies);
 
     let read = state.app.freshness.now();
-    let session = match Session::resolve(headers.authorization.as_deref(), &state.app, read).await {
+    let session = match Session::resolve(headers.authorization.as_deref(), &state.app.accounts, read).await {
         Ok(session) => session,
         Err(e) => {
             return error_body(format, StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);
@@ -251,7 +251,7 @@ async fn run(
     let mut response = state.schema.execute_batch(request).await;
     if changes_data {
         // After the change committed: answers read before it are out of date.
-        state.app.freshness.changed();
+        state.app.announcer.data_changed();
     }
     if let Some(key) = key
         && let Some(body) = state.answers.keep(key, &response, read)

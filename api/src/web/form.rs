@@ -11,7 +11,8 @@ use axum::{
 use minijinja::{Environment, context};
 
 use super::HttpState;
-use crate::{app::config::Config, error::human_bytes};
+use super::settings::WebSettings;
+use crate::error::human_bytes;
 
 /// Scripts and styles from this origin only; the page posts to `/graphql` on this origin.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -19,7 +20,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// The page depends on configuration only, so it is rendered once, when the routes are built:
 /// a campaign's traffic on the form costs no templating.
-pub fn routes(config: &Config) -> Router<HttpState> {
+pub fn routes(config: &WebSettings) -> Router<HttpState> {
     let html = render(config);
     let page = move || {
         let html = html.clone();
@@ -32,7 +33,7 @@ pub fn routes(config: &Config) -> Router<HttpState> {
         .route("/form.css", get(styles))
 }
 
-fn render(config: &Config) -> String {
+fn render(config: &WebSettings) -> String {
     let mut env = Environment::new();
     // `.html`: every value is escaped (the firm's name comes from configuration).
     env.add_template("form.html", include_str!("../../templates/form/form.html")).expect("the form template parses");

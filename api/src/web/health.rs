@@ -5,7 +5,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::{app::state::AppState, infra::db};
+use crate::{infra::db, web::state::AppState};
 
 /// The process is up.
 pub async fn healthz() -> Json<Value> {

@@ -15,8 +15,10 @@ mod multipart;
 mod negotiate;
 mod persisted;
 pub mod server;
+pub mod settings;
 mod socket;
 mod spool;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -35,8 +37,8 @@ use tower_http::{
 };
 
 use crate::{
-    app::state::AppState,
     web::graphql::{IntakeSchema, parse_cache::ParseCache},
+    web::state::AppState,
     web::{answers::Answers, persisted::PersistedQueries},
 };
 
@@ -53,7 +55,7 @@ pub struct HttpState {
 
 pub fn router(app: AppState) -> Router {
     let schema = crate::web::graphql::build(app.clone());
-    let config = app.config.clone();
+    let config = app.settings.clone();
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         // The path only: query strings carry download signatures.
@@ -76,7 +78,7 @@ pub fn router(app: AppState) -> Router {
     };
     let router = router
         .with_state(HttpState {
-            answers: Arc::new(Answers::new(app.config.read_cache_max_age)),
+            answers: Arc::new(Answers::new(app.settings.read_cache_max_age)),
             app,
             schema,
             parses: Arc::new(ParseCache::default()),

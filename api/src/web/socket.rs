@@ -183,7 +183,7 @@ struct OperationPayload {
 
 impl Connection {
     fn new(state: HttpState, client: IpAddr, protocol: Protocol) -> Self {
-        let accounts = state.app.live.accounts();
+        let accounts = state.app.announcer.accounts();
         Self { state, client, protocol, accounts, authority: None, operations: HashMap::new(), runs: 0 }
     }
 
@@ -206,7 +206,7 @@ impl Connection {
         answers: &mut mpsc::Receiver<Outgoing>,
         tasks: &mut JoinSet<()>,
     ) -> Result<(), Close> {
-        let init_deadline = tokio::time::sleep(self.state.app.config.socket_init_timeout);
+        let init_deadline = tokio::time::sleep(self.state.app.settings.socket_init_timeout);
         tokio::pin!(init_deadline);
         let mut recheck = tokio::time::interval_at(Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
         loop {
@@ -284,7 +284,7 @@ impl Connection {
             Close::new(close::UNAUTHORIZED, "Unauthorized: send {\"Authorization\": \"Bearer <accessToken>\"}")
         })?;
         let app = &self.state.app;
-        let (claims, user) = session::account(&token, app, app.freshness.now())
+        let (claims, user) = session::account(&token, &app.accounts, app.freshness.now())
             .await
             .map_err(|_| Close::new(close::INTERNAL, "Internal server error"))?
             .ok_or_else(|| Close::new(close::UNAUTHORIZED, format!("Unauthorized: {}", session::TOKEN_REFUSED)))?;
@@ -310,7 +310,7 @@ impl Connection {
         let changes = *self.accounts.borrow_and_update();
         if changes != authority.checked_at || authority.recheck {
             let app = &self.state.app;
-            let found = session::account(&authority.token, app, app.freshness.now())
+            let found = session::account(&authority.token, &app.accounts, app.freshness.now())
                 .await
                 .map_err(|_| Close::new(close::INTERNAL, "Internal server error"))?;
             let Some((_, user)) = found else {
@@ -373,7 +373,7 @@ impl Connection {
                 while let Some(response) = responses.next().await {
                     if mutation {
                         // After the change committed: answers read before it are out of date.
-                        app.freshness.changed();
+                        app.announcer.data_changed();
                     }
                     let next = Outgoing { id: id.clone(), run, response: Some(response) };
                     if outbox.send(next).await.is_err() {

@@ -7,7 +7,7 @@ use entity::email_job::{self, JobState};
 use uuid::Uuid;
 
 use super::{parse_id, session, state, types::PageInfo};
-use crate::{error::AppError, infra::clock, infra::jobs::queue};
+use crate::{error::AppError, infra::clock, leads::outbox::queue};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
 
@@ -193,7 +193,7 @@ impl EmailJobMutation {
         let app = state(ctx);
         match queue::retry(&app.db, id, clock::now()).await.map_err(AppError::from)? {
             queue::RetryOutcome::Requeued(job) => {
-                app.jobs_enqueued.notify_one();
+                app.announcer.mail_enqueued();
                 Ok(EmailJob(job))
             }
             queue::RetryOutcome::AlreadySent => {

@@ -108,7 +108,7 @@ impl Resume {
     }
     /// A signed link, valid for 15 minutes, that needs no Authorization header.
     async fn download_url(&self, ctx: &Context<'_>) -> Result<String> {
-        Ok(submission::download_url(state(ctx), &self.0).await?)
+        Ok(submission::download_url(&state(ctx).leads, &self.0).await?)
     }
 }
 

@@ -18,7 +18,7 @@ pub mod parse_cache;
 pub mod request_shape;
 use uuid::Uuid;
 
-use crate::{accounts::session::Session, app::state::AppState, error::AppError};
+use crate::{accounts::session::Session, error::AppError, web::state::AppState};
 
 pub type IntakeSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -28,7 +28,7 @@ pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn build(state: AppState) -> IntakeSchema {
-    let introspection = state.config.introspection;
+    let introspection = state.settings.introspection;
     let loaders = loaders::new(state.db.clone());
     let mut schema = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(state)

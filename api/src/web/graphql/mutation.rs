@@ -8,11 +8,10 @@ use super::{
     types::{AuthPayload, CreateUserInput, LeadReceipt, LeadStatus, SubmitLeadInput, UpdateUserInput, User},
 };
 use crate::{
+    accounts::password::PasswordBudget,
     accounts::sign_in,
     accounts::users::{self, NewUser, UserChanges},
-    accounts::{password::PasswordBudget, refresh},
     error::AppError,
-    infra::clock,
     leads::changes::{self, LeadCorrections},
     leads::submission::{self, ResumeUpload, SubmitLead},
 };
@@ -37,7 +36,7 @@ impl LeadMutation {
             client_submission_id: input.client_submission_id,
         };
         let upload = ResumeUpload { file_name: upload.filename, file: upload.content };
-        let receipt = submission::submit(state(ctx), input, upload).await?;
+        let receipt = submission::submit(&state(ctx).leads, input, upload).await?;
         Ok(LeadReceipt {
             id: ID(receipt.id.to_string()),
             status: receipt.status.into(),
@@ -48,29 +47,21 @@ impl LeadMutation {
     /// Exchanges an email and password for an access token (30 minutes) and a refresh token
     /// (7 days).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
-        let state = state(ctx);
         let check = password_budget(ctx)?.spend("password")?;
         let attempt = sign_in::Attempt { client: client_ip(ctx), check };
-        Ok(sign_in::login(&state.db, &state.tokens, &state.limits, attempt, &email, &password).await?.into())
+        Ok(sign_in::login(&state(ctx).accounts, attempt, &email, &password).await?.into())
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token; the one sent
     /// stops working. Sending an already-used one ends every session of that sign-in.
     async fn refresh_token(&self, ctx: &Context<'_>, token: String) -> Result<AuthPayload> {
-        let state = state(ctx);
-        Ok(sign_in::refresh(&state.db, &state.tokens, &state.live, &token).await?.into())
+        Ok(sign_in::refresh(&state(ctx).accounts, &token).await?.into())
     }
 
     /// Ends the sign-in the refresh token belongs to: its refresh tokens and the access tokens
     /// issued with them stop working, on open sockets too. False when it had already ended.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        let state = state(ctx);
-        let ended = refresh::logout(&state.db, &refresh_token, clock::now()).await.map_err(AppError::from)?;
-        if ended {
-            // Its access tokens stop working too, over HTTP and on open sockets.
-            state.live.publish_users_changed().await;
-        }
-        Ok(ended)
+        Ok(sign_in::logout(&state(ctx).accounts, &refresh_token).await?)
     }
 
     /// Changes the signed-in user's password. Every session ends, this one included; the
@@ -81,29 +72,17 @@ impl LeadMutation {
         current_password: String,
         new_password: String,
     ) -> Result<AuthPayload> {
-        let state = state(ctx);
         let me = session(ctx).signed_in()?;
         let attempt =
             sign_in::Attempt { client: client_ip(ctx), check: password_budget(ctx)?.spend("currentPassword")? };
-        let signed_in = sign_in::change_password(
-            &state.db,
-            &state.tokens,
-            &state.limits,
-            attempt,
-            me,
-            &current_password,
-            new_password,
-        )
-        .await?;
-        state.live.publish_users_changed().await;
-        Ok(signed_in.into())
+        Ok(sign_in::change_password(&state(ctx).accounts, attempt, me, &current_password, new_password).await?.into())
     }
 
     /// Records that the firm reached out: PENDING → REACHED_OUT. Attorneys and admins.
     async fn update_lead_status(&self, ctx: &Context<'_>, id: ID, status: LeadStatus) -> Result<Lead> {
         let actor = session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
-        Ok(Lead(changes::update_status(state(ctx), id, status.into(), actor).await?))
+        Ok(Lead(changes::update_status(&state(ctx).leads, id, status.into(), actor).await?))
     }
 
     /// Corrects the prospect's names or email, and/or replaces the résumé (a multipart
@@ -127,14 +106,14 @@ impl LeadMutation {
             .map(|u| ResumeUpload { file_name: u.filename, file: u.content });
         let corrections =
             LeadCorrections { first_name: input.first_name, last_name: input.last_name, email: input.email };
-        Ok(Lead(changes::update(state(ctx), id, corrections, upload, actor).await?))
+        Ok(Lead(changes::update(&state(ctx).leads, id, corrections, upload, actor).await?))
     }
 
     /// Adds a note to a lead (at most 10,000 characters). Attorneys and admins.
     async fn add_lead_note(&self, ctx: &Context<'_>, lead_id: ID, body: String) -> Result<LeadNote> {
         let actor = session(ctx).staff()?;
         let lead_id = parse_id(&lead_id, "leadId")?;
-        Ok(LeadNote(changes::add_note(state(ctx), lead_id, &body, actor).await?))
+        Ok(LeadNote(changes::add_note(&state(ctx).leads, lead_id, &body, actor).await?))
     }
 
     /// Assigns a lead to an active attorney or admin; `userId: null` unassigns it. Attorneys
@@ -143,14 +122,17 @@ impl LeadMutation {
         let actor = session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
         let assignee = user_id.map(|u| parse_id(&u, "userId")).transpose()?;
-        Ok(Lead(changes::assign(state(ctx), id, assignee, actor).await?))
+        Ok(Lead(changes::assign(&state(ctx).leads, id, assignee, actor).await?))
     }
 
     /// Adds an account. Admins only.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
-        session(ctx).admin()?;
+        let admin = session(ctx).admin()?;
+        let accounts = &state(ctx).accounts;
         let user = users::create(
-            &state(ctx).db,
+            &accounts.db,
+            &accounts.announcer,
+            admin,
             NewUser {
                 email: input.email,
                 full_name: input.full_name,
@@ -159,31 +141,26 @@ impl LeadMutation {
             },
         )
         .await?;
-        state(ctx).live.publish_users_changed().await;
         Ok(User(user))
     }
 
     /// Renames, changes the role of, deactivates or reactivates an account. The last active
     /// admin can be neither demoted nor deactivated. Admins only.
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
-        session(ctx).admin()?;
+        let admin = session(ctx).admin()?;
         let id = parse_id(&id, "id")?;
         let changes =
             UserChanges { full_name: input.full_name, role: input.role.map(Into::into), active: input.active };
-        let user = users::update(&state(ctx).db, id, changes).await?;
-        state(ctx).live.publish_users_changed().await;
-        Ok(User(user))
+        let accounts = &state(ctx).accounts;
+        Ok(User(users::update(&accounts.db, &accounts.announcer, admin, id, changes).await?))
     }
 
     /// Sets a new password for an account and ends its sessions. Admins only.
     async fn reset_user_password(&self, ctx: &Context<'_>, id: ID, password: String) -> Result<User> {
-        session(ctx).admin()?;
-        let db = &state(ctx).db;
-        let target =
-            users::find(db, parse_id(&id, "id")?).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
-        let user = users::set_password(db, &target, password, "password").await?;
-        state(ctx).live.publish_users_changed().await;
-        Ok(User(user))
+        let admin = session(ctx).admin()?;
+        let id = parse_id(&id, "id")?;
+        let accounts = &state(ctx).accounts;
+        Ok(User(users::reset_password(&accounts.db, &accounts.announcer, admin, id, password).await?))
     }
 }
 

@@ -73,8 +73,8 @@ impl LeadQuery {
 
     /// Every account. Admins only.
     async fn users(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        session(ctx).admin()?;
-        let all = users::list(&state(ctx).db).await.map_err(AppError::from)?;
+        let admin = session(ctx).admin()?;
+        let all = users::list(&state(ctx).db, admin).await.map_err(AppError::from)?;
         Ok(all.into_iter().map(User).collect())
     }
 }

@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{lead::Lead, loaders::LeadId, loaders_of, parse_id, state};
-use crate::{accounts::session::Session, error::AppError, infra::live::LeadChange};
+use crate::{accounts::session::Session, error::AppError, infra::announce::LeadChange};
 
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -43,18 +43,20 @@ where
     F: Fn(LeadChange) -> bool + Send + 'static,
 {
     let loaders = loaders_of(ctx).clone();
-    changes(state(ctx).live.subscribe()).filter(move |c| std::future::ready(wanted(*c))).filter_map(move |change| {
-        let loaders = loaders.clone();
-        async move {
-            match loaders.load_one(LeadId(change.lead_id())).await {
-                Ok(lead) => lead.map(Lead),
-                Err(e) => {
-                    tracing::warn!(error = ?e, "subscription: reading a changed lead failed");
-                    None
+    changes(state(ctx).announcer.subscribe()).filter(move |c| std::future::ready(wanted(*c))).filter_map(
+        move |change| {
+            let loaders = loaders.clone();
+            async move {
+                match loaders.load_one(LeadId(change.lead_id())).await {
+                    Ok(lead) => lead.map(Lead),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "subscription: reading a changed lead failed");
+                        None
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 fn changes(receiver: broadcast::Receiver<LeadChange>) -> impl Stream<Item = LeadChange> {

@@ -1,9 +1,9 @@
-//! The email outbox: jobs are rows written in the same transaction as the lead, and a worker
-//! claims, sends and settles them, retrying with backoff.
+//! The lead mail outbox: jobs are rows written in the same transaction as the lead, and a
+//! worker claims, sends and settles them (recording each in the lead's history), retrying with
+//! backoff.
 
 use std::time::Duration;
 
-pub mod notify;
 pub mod queue;
 pub mod worker;
 

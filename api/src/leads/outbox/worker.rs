@@ -12,24 +12,25 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{notify, queue};
+use super::queue;
 use crate::{
+    infra::announce::{Announcer, LeadChange},
     infra::clock,
-    infra::jobs::JobSettings,
-    infra::live::{LeadChange, Live},
+    infra::listen,
     infra::mail::{
         Mailer, SendError,
         messages::{self, LeadMail, Sender},
     },
     infra::mask::{mask_email, mask_emails_in},
     infra::metrics,
+    leads::outbox::JobSettings,
 };
 
 #[derive(Clone)]
 pub struct Worker {
     db: DatabaseConnection,
     /// Sent and failed mails are history: subscribers to the lead hear of them.
-    live: Live,
+    announcer: Announcer,
     mailer: Mailer,
     settings: JobSettings,
     wake: Arc<Notify>,
@@ -44,8 +45,14 @@ pub struct DrainReport {
 }
 
 impl Worker {
-    pub fn new(db: DatabaseConnection, live: Live, mailer: Mailer, settings: JobSettings, wake: Arc<Notify>) -> Self {
-        Self { db, live, mailer, settings, wake }
+    pub fn new(
+        db: DatabaseConnection,
+        announcer: Announcer,
+        mailer: Mailer,
+        settings: JobSettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self { db, announcer, mailer, settings, wake }
     }
 
     /// Runs until `shutdown`: drains what is due, then sleeps until woken (a job enqueued in this
@@ -58,9 +65,9 @@ impl Worker {
             let pool = self.db.get_postgres_connection_pool().clone();
             let (on_connect, on_payload) = (self.wake.clone(), self.wake.clone());
             // After a reconnect, look once: something may have been enqueued meanwhile.
-            notify::spawn_listener(
+            listen::spawn_listener(
                 pool,
-                notify::CHANNEL,
+                listen::CHANNEL,
                 shutdown.child_token(),
                 move || on_connect.notify_one(),
                 move |_| on_payload.notify_one(),
@@ -112,7 +119,7 @@ impl Worker {
                 .await;
             // Each mail settled is in its lead's history: one announcement per batch, not per mail.
             let changes: Vec<LeadChange> = leads.into_iter().map(LeadChange::Updated).collect();
-            self.live.publish(&changes).await;
+            self.announcer.lead_changed(&changes).await;
             let states = states?;
             for state in states {
                 match state {

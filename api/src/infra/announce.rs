@@ -1,17 +1,17 @@
-//! Live lead events for subscriptions. Every change is published after it commits: on
-//! PostgreSQL with NOTIFY, so that every API replica hears it (each LISTENs and passes what it
-//! hears to its own subscribers); on SQLite, whose one process is the whole system, straight to
-//! this process's subscribers. Every change published or heard also tells this process's
-//! `Freshness` that remembered answers may be out of date.
+//! The one service that announces changes. The domain calls it in the operation that changed
+//! something, and it does everything a change implies: wakes the mail worker, tells other
+//! processes (PostgreSQL NOTIFY; each LISTENs and passes on what it hears), feeds this
+//! process's subscriptions and open sockets, and marks remembered answers out of date
+//! (`Freshness`). On SQLite, whose one process is the whole system, it stays in process.
 
 use std::{str::FromStr, sync::Arc};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{infra::freshness::Freshness, infra::jobs::notify};
+use crate::{infra::freshness::Freshness, infra::listen};
 
 pub const CHANNEL: &str = "intake_leads";
 /// Events a slow subscriber may fall behind by before it misses some.
@@ -19,6 +19,8 @@ const BACKLOG: usize = 1024;
 /// Announces a change to accounts (no lead subscriber sees it): remembered sign-ins and
 /// answers in other processes are out of date.
 const USERS_CHANGED: &str = "users";
+/// Separates a NOTIFY payload's origin from what it announces.
+const ORIGIN_END: char = ';';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeadChange {
@@ -56,18 +58,30 @@ impl FromStr for LeadChange {
 }
 
 #[derive(Clone)]
-pub struct Live {
+pub struct Announcer {
     db: DatabaseConnection,
     local: broadcast::Sender<LeadChange>,
     freshness: Arc<Freshness>,
     /// Counts changes to accounts and sign-ins made or heard of, so that open sockets check
     /// their account again (and only then).
     accounts: Arc<watch::Sender<u64>>,
+    /// Wakes this process's mail worker.
+    mail: Arc<Notify>,
+    /// Marks this process's NOTIFYs: it acts on its own changes at once, and ignores their echo
+    /// (which, arriving later, would only make it throw away answers read after them).
+    origin: Uuid,
 }
 
-impl Live {
+impl Announcer {
     pub fn new(db: DatabaseConnection, freshness: Arc<Freshness>) -> Self {
-        Self { db, local: broadcast::channel(BACKLOG).0, freshness, accounts: Arc::new(watch::Sender::new(0)) }
+        Self {
+            db,
+            local: broadcast::channel(BACKLOG).0,
+            freshness,
+            accounts: Arc::new(watch::Sender::new(0)),
+            mail: Arc::new(Notify::new()),
+            origin: Uuid::new_v4(),
+        }
     }
 
     /// Changes when an account or sign-in may have changed: deactivated, role changed,
@@ -80,28 +94,28 @@ impl Live {
         self.local.subscribe()
     }
 
-    /// Tells every subscriber, in every process. Call it after the change has committed. A
-    /// failure is logged, not returned: the change itself is safely stored.
-    pub async fn publish(&self, changes: &[LeadChange]) {
+    /// Leads changed: tells every subscriber, in every process. Call it after the change has
+    /// committed. A failure is logged, not returned: the change itself is safely stored.
+    pub async fn lead_changed(&self, changes: &[LeadChange]) {
         if changes.is_empty() {
             return;
         }
         self.freshness.changed();
+        for change in changes {
+            let _ = self.local.send(*change);
+        }
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
-            for change in changes {
-                let _ = self.local.send(*change);
-            }
             return;
         }
-        // One NOTIFY for all of them: a payload may hold up to 8000 bytes, 200 changes.
-        for chunk in changes.chunks(200) {
+        // One NOTIFY for many: a payload may hold up to 8000 bytes, 150 changes and the origin.
+        for chunk in changes.chunks(150) {
             self.notify(chunk.iter().map(|c| c.encode()).collect::<Vec<_>>().join(",")).await;
         }
     }
 
     /// Accounts or sign-ins changed (created, edited, deactivated, a password set, a logout):
-    /// tells every process.
-    pub async fn publish_users_changed(&self) {
+    /// tells every process; open sockets check their account again.
+    pub async fn accounts_changed(&self) {
         self.freshness.changed();
         self.accounts.send_modify(|n| *n += 1);
         if self.db.get_database_backend() == DatabaseBackend::Postgres {
@@ -109,11 +123,28 @@ impl Live {
         }
     }
 
+    /// Mail was queued (committed): this process's worker sends it now. (Workers in other
+    /// processes hear the NOTIFY the enqueueing transaction sent; see `outbox::queue`.)
+    pub fn mail_enqueued(&self) {
+        self.freshness.changed();
+        self.mail.notify_one();
+    }
+
+    /// Something a kept answer may show changed, with nothing more to announce.
+    pub fn data_changed(&self) {
+        self.freshness.changed();
+    }
+
+    /// What wakes this process's mail worker.
+    pub fn mail_wake_up(&self) -> Arc<Notify> {
+        self.mail.clone()
+    }
+
     async fn notify(&self, payload: String) {
         let notify = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), payload.into()],
+            [CHANNEL.into(), format!("{}{ORIGIN_END}{payload}", self.origin).into()],
         );
         if let Err(e) = self.db.execute_raw(notify).await {
             tracing::warn!(error = %e, "could not announce a change to the other processes");
@@ -131,7 +162,8 @@ impl Live {
         let local = self.local.clone();
         let (connected, heard) = (self.freshness.clone(), self.freshness.clone());
         let (reconnected, accounts) = (self.accounts.clone(), self.accounts.clone());
-        Some(notify::spawn_listener(
+        let origin = self.origin.to_string();
+        Some(listen::spawn_listener(
             pool,
             CHANNEL,
             stop,
@@ -141,6 +173,11 @@ impl Live {
                 reconnected.send_modify(|n| *n += 1);
             },
             move |payload| {
+                let payload = match payload.split_once(ORIGIN_END) {
+                    Some((from, _)) if from == origin => return,
+                    Some((_, payload)) => payload,
+                    None => payload,
+                };
                 heard.changed();
                 if payload == USERS_CHANGED {
                     accounts.send_modify(|n| *n += 1);

@@ -18,8 +18,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    infra::jobs::JobSettings,
     leads::history::{self, Actor, NewEvent},
+    leads::outbox::JobSettings,
 };
 
 /// The longest wait between two attempts.
@@ -60,7 +60,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: D
 /// On SQLite, workers share this process's in-memory wake-up instead.
 pub async fn notify_workers(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     if conn.get_database_backend() == DatabaseBackend::Postgres {
-        conn.execute_unprepared(&format!("NOTIFY {}", super::notify::CHANNEL)).await?;
+        conn.execute_unprepared(&format!("NOTIFY {}", crate::infra::listen::CHANNEL)).await?;
     }
     Ok(())
 }

@@ -1,0 +1,30 @@
+//! What the lead functions need, and nothing more: the database, the résumé store, the
+//! group-commit writer, the announcer, download links, and the few settings they read.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+
+use super::{file_links::FileLinks, writer::LeadWriter};
+use crate::infra::{announce::Announcer, storage::Storage};
+
+#[derive(Clone)]
+pub struct Leads {
+    pub db: DatabaseConnection,
+    pub storage: Storage,
+    pub writer: LeadWriter,
+    pub announcer: Announcer,
+    pub links: Arc<FileLinks>,
+    pub settings: Arc<LeadSettings>,
+}
+
+pub struct LeadSettings {
+    /// Base of links in mails, without a trailing slash.
+    pub public_url: String,
+    /// Largest résumé accepted.
+    pub max_upload_bytes: u64,
+    /// Explicit notification recipients; `None`: the active attorneys.
+    pub notify: Option<Vec<String>>,
+    /// How long a résumé download link works.
+    pub download_link_ttl: Duration,
+}

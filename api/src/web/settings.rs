@@ -1,0 +1,25 @@
+//! The web layer's settings, filled in from the configuration at start-up.
+
+use std::{net::SocketAddr, time::Duration};
+
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// Base of links, without a trailing slash.
+    pub public_url: String,
+    /// The public intake form at `/` and `/form`.
+    pub public_form: bool,
+    pub firm_name: String,
+    /// Browser origins allowed to call the API cross-origin; empty: same origin only.
+    pub cors_origins: Vec<String>,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub introspection: bool,
+    pub request_timeout: Duration,
+    /// How long an answer may be reused when nothing has changed.
+    pub read_cache_max_age: Duration,
+    pub max_upload_bytes: u64,
+    /// A WebSocket that has not sent `connection_init` by then is closed (4408).
+    pub socket_init_timeout: Duration,
+    /// Where `/metrics` and the detailed `/readyz` go instead of the public listener.
+    pub ops_addr: Option<SocketAddr>,
+}

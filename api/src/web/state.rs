@@ -1,0 +1,53 @@
+//! Everything a request needs, built once at start-up (by `app::startup`) and shared.
+
+use std::sync::{Arc, atomic::AtomicU64};
+
+use sea_orm::DatabaseConnection;
+
+use super::settings::WebSettings;
+use crate::{
+    accounts::service::Accounts,
+    infra::{announce::Announcer, freshness::Freshness, limits::Limits, mail::Mailer, storage::Storage},
+    leads::{
+        file_links::FileLinks,
+        outbox::{JobSettings, Worker},
+        service::Leads,
+        writer::LeadWriter,
+    },
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<WebSettings>,
+    /// The worker's settings, so that a worker (and the tests' deterministic drains) can be
+    /// made from the state.
+    pub jobs: JobSettings,
+    pub storage: Storage,
+    pub mailer: Mailer,
+    pub links: Arc<FileLinks>,
+    pub limits: Arc<Limits>,
+    pub lead_writer: LeadWriter,
+    /// Announces every change: wakes workers, tells other processes and subscribers, marks
+    /// kept answers out of date.
+    pub announcer: Announcer,
+    /// SQL statements this process has run (also in `/metrics`): how tests bound the
+    /// statements a query takes.
+    pub statements: Arc<AtomicU64>,
+    /// Counts the changes this process made or heard of; see `freshness.rs`.
+    pub freshness: Arc<Freshness>,
+    pub accounts: Accounts,
+    pub leads: Leads,
+}
+
+impl AppState {
+    pub fn worker(&self) -> Worker {
+        Worker::new(
+            self.db.clone(),
+            self.announcer.clone(),
+            self.mailer.clone(),
+            self.jobs.clone(),
+            self.announcer.mail_wake_up(),
+        )
+    }
+}
