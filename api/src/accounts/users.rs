@@ -38,9 +38,7 @@ pub async fn create(
     _by: Admin<'_>,
     input: NewUser,
 ) -> Result<user::Model, AppError> {
-    let user = insert(db, input).await?;
-    announcer.accounts_changed().await;
-    Ok(user)
+    create_as_operator(db, announcer, input).await
 }
 
 /// The operator adds an account from the command line (whoever runs it controls the server and

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use entity::{
     lead::{self, LeadStatus},
-    lead_event::EventKind,
     lead_note, replaced_resume,
     user::Role,
 };
@@ -15,7 +14,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, SimpleExpr},
 };
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -25,7 +23,9 @@ use crate::{
     infra::announce::LeadChange,
     infra::clock,
     infra::validate,
-    leads::history::{self, Actor, NewEvent},
+    leads::history::{
+        self, Actor, EventData, FieldChange, FieldsUpdated, NewEvent, NoteAdded, ResumeReplaced, StatusChanged,
+    },
     leads::service::Leads,
     leads::submission::{self, ResumeFile, ResumeUpload},
 };
@@ -112,9 +112,11 @@ pub async fn update_status(
             ],
             events: vec![NewEvent {
                 lead_id: id,
-                kind: EventKind::StatusChanged,
                 actor: Actor::User(actor.user().id),
-                data: json!({ "from": status_name(lead.status), "to": status_name(status) }),
+                data: EventData::StatusChanged(StatusChanged {
+                    from: status_name(lead.status).into(),
+                    to: status_name(status).into(),
+                }),
             }],
             replaced: None,
         }))
@@ -175,7 +177,7 @@ pub async fn update(
         for (name, column, old, new) in fields {
             if let Some(new) = new.as_ref().filter(|new| *new != old) {
                 columns.push((column, Expr::value(new.clone())));
-                changes.push(json!({ "field": name, "from": old, "to": new }));
+                changes.push(FieldChange { field: name.into(), from: old.clone(), to: new.clone() });
                 if name == "email" {
                     columns.push((C::EmailKey, Expr::value(new.to_lowercase())));
                 }
@@ -185,18 +187,19 @@ pub async fn update(
         if !changes.is_empty() {
             events.push(NewEvent {
                 lead_id: id,
-                kind: EventKind::FieldsUpdated,
                 actor: Actor::User(actor.user().id),
-                data: json!({ "changes": changes }),
+                data: EventData::FieldsUpdated(FieldsUpdated { changes }),
             });
         }
         let replaced = new_file.as_ref().map(|file| {
             columns.extend(resume_columns(file));
             events.push(NewEvent {
                 lead_id: id,
-                kind: EventKind::ResumeReplaced,
                 actor: Actor::User(actor.user().id),
-                data: json!({ "previousKey": lead.resume_key, "newKey": file.key }),
+                data: EventData::ResumeReplaced(ResumeReplaced {
+                    previous_key: lead.resume_key.clone(),
+                    new_key: file.key.clone(),
+                }),
             });
             replaced_resume::ActiveModel {
                 key: Set(lead.resume_key.clone()),
@@ -286,9 +289,8 @@ pub async fn add_note(
         .await?;
     let event = NewEvent {
         lead_id,
-        kind: EventKind::NoteAdded,
         actor: Actor::User(actor.user().id),
-        data: json!({ "noteId": note.id }),
+        data: EventData::NoteAdded(NoteAdded { note_id: note.id }),
     };
     history::record(&txn, vec![event], now).await?;
     txn.commit().await?;

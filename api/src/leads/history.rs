@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::lead_event::{self, ActorKind, EventKind};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Who caused an event.
@@ -19,34 +20,161 @@ pub enum Actor {
 
 pub struct NewEvent {
     pub lead_id: Uuid,
-    pub kind: EventKind,
     pub actor: Actor,
-    pub data: Value,
+    pub data: EventData,
+}
+
+/// What an event says: the one type its `data` is written and read through, one variant per
+/// kind (the kind is stored beside it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventData {
+    Submitted(Submitted),
+    StatusChanged(StatusChanged),
+    FieldsUpdated(FieldsUpdated),
+    ResumeReplaced(ResumeReplaced),
+    Assigned(Assigned),
+    NoteAdded(NoteAdded),
+    EmailSent(Mail),
+    EmailFailed(FailedMail),
+    AcknowledgementCapped(AcknowledgementCapped),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submitted {
+    /// The earlier lead this submission repeats.
+    pub duplicate_of: Option<Uuid>,
+}
+
+/// Statuses by their GraphQL names (`PENDING`, `REACHED_OUT`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChanged {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldsUpdated {
+    pub changes: Vec<FieldChange>,
+}
+
+/// One corrected field, named as in `UpdateLeadInput`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeReplaced {
+    pub previous_key: String,
+    pub new_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assigned {
+    pub from: Option<Uuid>,
+    pub to: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteAdded {
+    pub note_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mail {
+    pub job_id: Uuid,
+    pub recipient: String,
+    pub attempt: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedMail {
+    #[serde(flatten)]
+    pub mail: Mail,
+    /// What the mail server said.
+    pub error: String,
+    pub will_retry: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcknowledgementCapped {
+    /// Acknowledgements the address had been sent in the window, the most allowed.
+    pub acknowledgements_in_window: u32,
+    pub window_hours: u32,
+}
+
+impl EventData {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Submitted(_) => EventKind::Submitted,
+            Self::StatusChanged(_) => EventKind::StatusChanged,
+            Self::FieldsUpdated(_) => EventKind::FieldsUpdated,
+            Self::ResumeReplaced(_) => EventKind::ResumeReplaced,
+            Self::Assigned(_) => EventKind::Assigned,
+            Self::NoteAdded(_) => EventKind::NoteAdded,
+            Self::EmailSent(_) => EventKind::EmailSent,
+            Self::EmailFailed(_) => EventKind::EmailFailed,
+            Self::AcknowledgementCapped(_) => EventKind::AcknowledgementCapped,
+        }
+    }
+
+    /// The data of a stored event, or `None` when it cannot be read as its kind says.
+    pub fn read(event: &lead_event::Model) -> Option<Self> {
+        fn as_<T: serde::de::DeserializeOwned>(data: &Value) -> Option<T> {
+            serde_json::from_value(data.clone()).ok()
+        }
+        let data = &event.data;
+        Some(match event.kind {
+            EventKind::Submitted => Self::Submitted(as_(data)?),
+            EventKind::StatusChanged => Self::StatusChanged(as_(data)?),
+            EventKind::FieldsUpdated => Self::FieldsUpdated(as_(data)?),
+            EventKind::ResumeReplaced => Self::ResumeReplaced(as_(data)?),
+            EventKind::Assigned => Self::Assigned(as_(data)?),
+            EventKind::NoteAdded => Self::NoteAdded(as_(data)?),
+            EventKind::EmailSent => Self::EmailSent(as_(data)?),
+            EventKind::EmailFailed => Self::EmailFailed(as_(data)?),
+            EventKind::AcknowledgementCapped => Self::AcknowledgementCapped(as_(data)?),
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        let value = match self {
+            Self::Submitted(d) => serde_json::to_value(d),
+            Self::StatusChanged(d) => serde_json::to_value(d),
+            Self::FieldsUpdated(d) => serde_json::to_value(d),
+            Self::ResumeReplaced(d) => serde_json::to_value(d),
+            Self::Assigned(d) => serde_json::to_value(d),
+            Self::NoteAdded(d) => serde_json::to_value(d),
+            Self::EmailSent(d) => serde_json::to_value(d),
+            Self::EmailFailed(d) => serde_json::to_value(d),
+            Self::AcknowledgementCapped(d) => serde_json::to_value(d),
+        };
+        value.expect("event data serialises")
+    }
 }
 
 impl NewEvent {
     pub fn submitted(lead_id: Uuid, duplicate_of: Option<Uuid>) -> Self {
-        Self {
-            lead_id,
-            kind: EventKind::Submitted,
-            actor: Actor::Prospect,
-            data: json!({ "duplicateOf": duplicate_of }),
-        }
+        Self { lead_id, actor: Actor::Prospect, data: EventData::Submitted(Submitted { duplicate_of }) }
     }
 
     pub fn assigned(lead_id: Uuid, actor: Actor, from: Option<Uuid>, to: Option<Uuid>) -> Self {
-        Self { lead_id, kind: EventKind::Assigned, actor, data: json!({ "from": from, "to": to }) }
+        Self { lead_id, actor, data: EventData::Assigned(Assigned { from, to }) }
     }
 
     /// The acknowledgement to the prospect was not queued: `sent` had gone to the address in
     /// the last 24 hours, the most allowed.
     pub fn acknowledgement_capped(lead_id: Uuid, sent: u32) -> Self {
-        Self {
-            lead_id,
-            kind: EventKind::AcknowledgementCapped,
-            actor: Actor::System,
-            data: json!({ "acknowledgementsInWindow": sent, "windowHours": 24 }),
-        }
+        let data = AcknowledgementCapped { acknowledgements_in_window: sent, window_hours: 24 };
+        Self { lead_id, actor: Actor::System, data: EventData::AcknowledgementCapped(data) }
     }
 
     fn into_row(self, now: DateTime<Utc>) -> lead_event::ActiveModel {
@@ -58,10 +186,10 @@ impl NewEvent {
         lead_event::ActiveModel {
             id: Set(Uuid::now_v7()),
             lead_id: Set(self.lead_id),
-            kind: Set(self.kind),
+            kind: Set(self.data.kind()),
             actor_kind: Set(actor_kind),
             actor_id: Set(actor_id),
-            data: Set(self.data),
+            data: Set(self.data.to_value()),
             created_at: Set(now),
         }
     }
@@ -98,7 +226,48 @@ pub async fn for_leads(
     Ok(by_lead)
 }
 
-/// An id kept in an event's data (`to`, `noteId`, `jobId` …), if it is one.
-pub fn id_in(data: &Value, field: &str) -> Option<Uuid> {
-    data.get(field)?.as_str()?.parse().ok()
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn stored(kind: EventKind, data: Value) -> lead_event::Model {
+        lead_event::Model {
+            id: Uuid::now_v7(),
+            lead_id: Uuid::now_v7(),
+            kind,
+            actor_kind: ActorKind::System,
+            actor_id: None,
+            data,
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Data written before the type existed reads back through it, and the type writes the
+    /// same keys.
+    #[test]
+    fn event_data_keeps_its_stored_shape() {
+        let job = Uuid::now_v7();
+        let cases = [
+            (EventKind::Submitted, json!({ "duplicateOf": null })),
+            (EventKind::StatusChanged, json!({ "from": "PENDING", "to": "REACHED_OUT" })),
+            (EventKind::FieldsUpdated, json!({ "changes": [{ "field": "email", "from": "a@x.io", "to": "b@x.io" }] })),
+            (EventKind::ResumeReplaced, json!({ "previousKey": "resumes/a", "newKey": "resumes/b" })),
+            (EventKind::Assigned, json!({ "from": null, "to": job })),
+            (EventKind::NoteAdded, json!({ "noteId": job })),
+            (EventKind::EmailSent, json!({ "jobId": job, "recipient": "a@x.io", "attempt": 1 })),
+            (
+                EventKind::EmailFailed,
+                json!({ "jobId": job, "recipient": "a@x.io", "attempt": 2, "error": "421", "willRetry": true }),
+            ),
+            (EventKind::AcknowledgementCapped, json!({ "acknowledgementsInWindow": 3, "windowHours": 24 })),
+        ];
+        for (kind, data) in cases {
+            let read = EventData::read(&stored(kind, data.clone())).unwrap_or_else(|| panic!("{kind:?} unread"));
+            assert_eq!(read.kind(), kind);
+            assert_eq!(read.to_value(), data, "{kind:?} written back the same");
+        }
+        assert_eq!(EventData::read(&stored(EventKind::NoteAdded, json!({ "noteId": "not an id" }))), None);
+    }
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::{accounts::session::Staff, error::AppError};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -73,6 +73,7 @@ pub struct LeadPage {
 
 pub async fn list(
     db: &impl ConnectionTrait,
+    _by: Staff<'_>,
     filter: LeadFilter,
     order: LeadOrder,
     paging: Paging,

@@ -8,7 +8,7 @@ use entity::lead::{self, LeadStatus};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::{accounts::session::Staff, error::AppError};
 
 pub struct LeadStats {
     pub total: u64,
@@ -40,6 +40,7 @@ type Row = (LeadStatus, DateTime<Utc>, Option<DateTime<Utc>>, Option<Uuid>, Opti
 /// Over the leads submitted in `[from, to)`; either end may be open.
 pub async fn compute(
     db: &impl ConnectionTrait,
+    _by: Staff<'_>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<LeadStats, AppError> {

@@ -3,10 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::{
-    email_job::{self, EmailKind, JobState},
-    lead_event::EventKind,
-};
+use entity::email_job::{self, EmailKind, JobState};
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set,
@@ -14,11 +11,12 @@ use sea_orm::{
     QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
 };
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    leads::history::{self, Actor, NewEvent},
+    accounts::session::Admin,
+    infra::announce::Announcer,
+    leads::history::{self, Actor, EventData, FailedMail, Mail, NewEvent},
     leads::outbox::JobSettings,
 };
 
@@ -106,23 +104,18 @@ pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now:
         .filter(C::Id.eq(job.id))
         .exec(conn)
         .await?;
-    record_in_history(conn, job, EventKind::EmailSent, json!({})).await
+    record_in_history(conn, job, EventData::EmailSent(mail_of(job))).await
+}
+
+fn mail_of(job: &email_job::Model) -> Mail {
+    Mail { job_id: job.id, recipient: job.recipient.clone(), attempt: job.attempts }
 }
 
 /// The lead's history shows every send and every failure, by the system.
-async fn record_in_history(
-    conn: &impl ConnectionTrait,
-    job: &email_job::Model,
-    kind: EventKind,
-    mut data: serde_json::Value,
-) -> Result<(), DbErr> {
+async fn record_in_history(conn: &impl ConnectionTrait, job: &email_job::Model, data: EventData) -> Result<(), DbErr> {
     let Some(lead_id) = job.lead_id else { return Ok(()) };
-    data["jobId"] = json!(job.id);
-    data["recipient"] = json!(job.recipient);
-    data["attempt"] = json!(job.attempts);
     // At the time it really happened, which a drain run for a later time (tests) is not.
-    history::record(conn, vec![NewEvent { lead_id, kind, actor: Actor::System, data }], crate::infra::clock::now())
-        .await
+    history::record(conn, vec![NewEvent { lead_id, actor: Actor::System, data }], crate::infra::clock::now()).await
 }
 
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
@@ -151,8 +144,12 @@ pub async fn mark_failed(
         .filter(C::Id.eq(job.id))
         .exec(conn)
         .await?;
-    let data = json!({ "error": truncate(error, 2000), "willRetry": state == JobState::Queued });
-    record_in_history(conn, job, EventKind::EmailFailed, data).await?;
+    let failed = FailedMail {
+        mail: mail_of(job),
+        error: truncate(error, 2000).to_owned(),
+        will_retry: state == JobState::Queued,
+    };
+    record_in_history(conn, job, EventData::EmailFailed(failed)).await?;
     Ok(state)
 }
 
@@ -169,7 +166,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// Counts per state, for `emailJobStats`.
-pub async fn stats(conn: &impl ConnectionTrait) -> Result<Vec<(JobState, u64)>, DbErr> {
+pub async fn stats(conn: &impl ConnectionTrait, _by: Admin<'_>) -> Result<Vec<(JobState, u64)>, DbErr> {
     let mut counts = Vec::new();
     for state in [JobState::Queued, JobState::Sent, JobState::Dead] {
         let n = email_job::Entity::find().filter(email_job::Column::State.eq(state)).count(conn).await?;
@@ -181,6 +178,7 @@ pub async fn stats(conn: &impl ConnectionTrait) -> Result<Vec<(JobState, u64)>, 
 /// Newest first, optionally in one state, `first` after the job `after` (an id).
 pub async fn list(
     conn: &impl ConnectionTrait,
+    _by: Admin<'_>,
     state: Option<JobState>,
     first: u64,
     after: Option<Uuid>,
@@ -210,9 +208,16 @@ pub enum RetryOutcome {
     NotFound,
 }
 
-/// Puts a dead (or waiting) job back in the queue, due now, with a fresh set of attempts.
-/// A sent job stays sent: sending it again would be a duplicate.
-pub async fn retry(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<RetryOutcome, DbErr> {
+/// An admin puts a dead (or waiting) job back in the queue, due now, with a fresh set of
+/// attempts; the workers hear of it. A sent job stays sent: sending it again would be a
+/// duplicate.
+pub async fn retry(
+    conn: &impl ConnectionTrait,
+    announcer: &Announcer,
+    _by: Admin<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<RetryOutcome, DbErr> {
     use email_job::Column as C;
     let updated = email_job::Entity::update_many()
         .col_expr(C::State, Expr::value(JobState::Queued))
@@ -229,6 +234,7 @@ pub async fn retry(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) ->
     Ok(match (updated, job) {
         (1, Some(job)) => {
             notify_workers(conn).await?;
+            announcer.mail_enqueued();
             tracing::info!(job = %id, "email requeued by an admin");
             RetryOutcome::Requeued(job)
         }

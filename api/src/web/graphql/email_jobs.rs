@@ -12,6 +12,7 @@ use crate::{error::AppError, infra::clock, leads::outbox::queue};
 pub const MAX_PAGE_SIZE: i32 = 100;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::email_job::JobState")]
 pub enum EmailJobState {
     /// Waiting to be sent, or to be retried at `runAt`.
     Queued,
@@ -20,27 +21,8 @@ pub enum EmailJobState {
     Dead,
 }
 
-impl From<JobState> for EmailJobState {
-    fn from(s: JobState) -> Self {
-        match s {
-            JobState::Queued => Self::Queued,
-            JobState::Sent => Self::Sent,
-            JobState::Dead => Self::Dead,
-        }
-    }
-}
-
-impl From<EmailJobState> for JobState {
-    fn from(s: EmailJobState) -> Self {
-        match s {
-            EmailJobState::Queued => Self::Queued,
-            EmailJobState::Sent => Self::Sent,
-            EmailJobState::Dead => Self::Dead,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::email_job::EmailKind")]
 pub enum EmailKind {
     /// To the prospect.
     LeadAcknowledgement,
@@ -56,10 +38,7 @@ impl EmailJob {
         ID(self.0.id.to_string())
     }
     async fn kind(&self) -> EmailKind {
-        match self.0.kind {
-            email_job::EmailKind::LeadAcknowledgement => EmailKind::LeadAcknowledgement,
-            email_job::EmailKind::LeadNotification => EmailKind::LeadNotification,
-        }
+        self.0.kind.into()
     }
     async fn recipient(&self) -> &str {
         &self.0.recipient
@@ -143,14 +122,14 @@ impl EmailJobQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<EmailJobConnection> {
-        session(ctx).admin()?;
+        let admin = session(ctx).admin()?;
         let first = first.unwrap_or(20);
         if !(0..=MAX_PAGE_SIZE).contains(&first) {
             return Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE_SIZE}")).into());
         }
         let after_id = after.as_deref().map(decode_cursor).transpose()?;
         let state_filter = state.map(JobState::from);
-        let mut jobs = queue::list(&self::state(ctx).db, state_filter, first as u64 + 1, after_id)
+        let mut jobs = queue::list(&self::state(ctx).db, admin, state_filter, first as u64 + 1, after_id)
             .await
             .map_err(AppError::from)?;
         let has_next_page = jobs.len() > first as usize;
@@ -173,8 +152,8 @@ impl EmailJobQuery {
 
     /// How many mails are queued, sent and dead. Admins only.
     async fn email_job_stats(&self, ctx: &Context<'_>) -> Result<EmailJobStats> {
-        session(ctx).admin()?;
-        let counts = queue::stats(&state(ctx).db).await.map_err(AppError::from)?;
+        let admin = session(ctx).admin()?;
+        let counts = queue::stats(&state(ctx).db, admin).await.map_err(AppError::from)?;
         let get = |wanted: JobState| counts.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, n)| *n as i64);
         Ok(EmailJobStats { queued: get(JobState::Queued), sent: get(JobState::Sent), dead: get(JobState::Dead) })
     }
@@ -188,14 +167,11 @@ impl EmailJobMutation {
     /// Puts a dead mail back in the queue, due now, with a fresh set of attempts. A sent mail
     /// cannot be retried. Admins only.
     async fn retry_email_job(&self, ctx: &Context<'_>, id: ID) -> Result<EmailJob> {
-        session(ctx).admin()?;
+        let admin = session(ctx).admin()?;
         let id = parse_id(&id, "id")?;
         let app = state(ctx);
-        match queue::retry(&app.db, id, clock::now()).await.map_err(AppError::from)? {
-            queue::RetryOutcome::Requeued(job) => {
-                app.announcer.mail_enqueued();
-                Ok(EmailJob(job))
-            }
+        match queue::retry(&app.db, &app.announcer, admin, id, clock::now()).await.map_err(AppError::from)? {
+            queue::RetryOutcome::Requeued(job) => Ok(EmailJob(job)),
             queue::RetryOutcome::AlreadySent => {
                 Err(AppError::bad_input("id", "this mail was sent already; retrying would send it twice").into())
             }

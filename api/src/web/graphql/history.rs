@@ -4,7 +4,6 @@
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{lead_event, lead_note};
-use serde_json::Value;
 
 use super::{
     email_jobs::EmailJob,
@@ -13,9 +12,13 @@ use super::{
     loaders_of,
     types::{LeadStatus, User},
 };
-use crate::{leads::history::id_in, leads::submission::ResumeFile};
+use crate::leads::{
+    history::{self, EventData},
+    submission::ResumeFile,
+};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::lead_event::EventKind")]
 pub enum LeadEventKind {
     Submitted,
     StatusChanged,
@@ -33,6 +36,7 @@ pub enum LeadEventKind {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::lead_event::ActorKind")]
 pub enum ActorKind {
     /// A signed-in attorney or admin: see `user`.
     User,
@@ -48,11 +52,7 @@ pub struct Actor(lead_event::Model);
 #[Object]
 impl Actor {
     async fn kind(&self) -> ActorKind {
-        match self.0.actor_kind {
-            lead_event::ActorKind::User => ActorKind::User,
-            lead_event::ActorKind::System => ActorKind::System,
-            lead_event::ActorKind::Prospect => ActorKind::Prospect,
-        }
+        self.0.actor_kind.into()
     }
     /// The user, for `USER`; null once the account is gone.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
@@ -82,17 +82,14 @@ pub struct FieldChange {
 pub struct LeadEvent(pub lead_event::Model);
 
 impl LeadEvent {
-    fn text(&self, field: &str) -> Option<&str> {
-        self.0.data.get(field)?.as_str()
-    }
-
-    fn is(&self, kind: lead_event::EventKind) -> bool {
-        self.0.kind == kind
+    /// What the event says; `None` for data its kind cannot read (none is written so).
+    fn data(&self) -> Option<EventData> {
+        EventData::read(&self.0)
     }
 }
 
-fn status(name: Option<&str>) -> Option<LeadStatus> {
-    match name? {
+fn status(name: &str) -> Option<LeadStatus> {
+    match name {
         "PENDING" => Some(LeadStatus::Pending),
         "REACHED_OUT" => Some(LeadStatus::ReachedOut),
         _ => None,
@@ -105,18 +102,7 @@ impl LeadEvent {
         ID(self.0.id.to_string())
     }
     async fn kind(&self) -> LeadEventKind {
-        use lead_event::EventKind as K;
-        match self.0.kind {
-            K::Submitted => LeadEventKind::Submitted,
-            K::StatusChanged => LeadEventKind::StatusChanged,
-            K::FieldsUpdated => LeadEventKind::FieldsUpdated,
-            K::ResumeReplaced => LeadEventKind::ResumeReplaced,
-            K::Assigned => LeadEventKind::Assigned,
-            K::NoteAdded => LeadEventKind::NoteAdded,
-            K::EmailSent => LeadEventKind::EmailSent,
-            K::EmailFailed => LeadEventKind::EmailFailed,
-            K::AcknowledgementCapped => LeadEventKind::AcknowledgementCapped,
-        }
+        self.0.kind.into()
     }
     /// When it happened.
     async fn at(&self) -> DateTime<Utc> {
@@ -127,63 +113,87 @@ impl LeadEvent {
     }
     /// STATUS_CHANGED: the status before.
     async fn from_status(&self) -> Option<LeadStatus> {
-        status(self.text("from").filter(|_| self.is(lead_event::EventKind::StatusChanged)))
+        match self.data()? {
+            EventData::StatusChanged(change) => status(&change.from),
+            _ => None,
+        }
     }
     /// STATUS_CHANGED: the status after.
     async fn to_status(&self) -> Option<LeadStatus> {
-        status(self.text("to").filter(|_| self.is(lead_event::EventKind::StatusChanged)))
+        match self.data()? {
+            EventData::StatusChanged(change) => status(&change.to),
+            _ => None,
+        }
     }
     /// FIELDS_UPDATED: each corrected field with its old and new value.
     async fn changes(&self) -> Vec<FieldChange> {
-        let Some(Value::Array(changes)) = self.0.data.get("changes") else { return Vec::new() };
-        changes
-            .iter()
-            .map(|c| FieldChange {
-                field: c["field"].as_str().unwrap_or_default().to_owned(),
-                from: c["from"].as_str().unwrap_or_default().to_owned(),
-                to: c["to"].as_str().unwrap_or_default().to_owned(),
-            })
-            .collect()
+        match self.data() {
+            Some(EventData::FieldsUpdated(updated)) => updated
+                .changes
+                .into_iter()
+                .map(|history::FieldChange { field, from, to }| FieldChange { field, from, to })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
     /// RESUME_REPLACED: the file it replaced, still downloadable.
     async fn previous_resume(&self, ctx: &Context<'_>) -> Result<Option<Resume>> {
-        let Some(key) = self.text("previousKey") else { return Ok(None) };
-        let old = loaders_of(ctx).load_one(ReplacedResumeKey(key.to_owned())).await?;
+        let Some(EventData::ResumeReplaced(replaced)) = self.data() else { return Ok(None) };
+        let old = loaders_of(ctx).load_one(ReplacedResumeKey(replaced.previous_key)).await?;
         Ok(old.map(|r| Resume(ResumeFile::from(r))))
     }
     /// ASSIGNED: who it is assigned to now (null: nobody).
     async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        user(ctx, id_in(&self.0.data, "to").filter(|_| self.is(lead_event::EventKind::Assigned))).await
+        let Some(EventData::Assigned(assigned)) = self.data() else { return Ok(None) };
+        user(ctx, assigned.to).await
     }
     /// ASSIGNED: who it was assigned to before (null: nobody).
     async fn previous_assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        user(ctx, id_in(&self.0.data, "from").filter(|_| self.is(lead_event::EventKind::Assigned))).await
+        let Some(EventData::Assigned(assigned)) = self.data() else { return Ok(None) };
+        user(ctx, assigned.from).await
     }
     /// NOTE_ADDED: the note.
     async fn note(&self, ctx: &Context<'_>) -> Result<Option<LeadNote>> {
-        let Some(id) = id_in(&self.0.data, "noteId") else { return Ok(None) };
-        Ok(loaders_of(ctx).load_one(NoteId(id)).await?.map(LeadNote))
+        let Some(EventData::NoteAdded(added)) = self.data() else { return Ok(None) };
+        Ok(loaders_of(ctx).load_one(NoteId(added.note_id)).await?.map(LeadNote))
     }
     /// EMAIL_SENT, EMAIL_FAILED: the mail, as it is now.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<EmailJob>> {
-        let Some(id) = id_in(&self.0.data, "jobId") else { return Ok(None) };
+        let id = match self.data() {
+            Some(EventData::EmailSent(mail)) => mail.job_id,
+            Some(EventData::EmailFailed(failed)) => failed.mail.job_id,
+            _ => return Ok(None),
+        };
         Ok(loaders_of(ctx).load_one(MailId(id)).await?.map(EmailJob))
     }
     /// EMAIL_SENT, EMAIL_FAILED: to whom.
-    async fn recipient(&self) -> Option<&str> {
-        self.text("recipient")
+    async fn recipient(&self) -> Option<String> {
+        match self.data()? {
+            EventData::EmailSent(mail) => Some(mail.recipient),
+            EventData::EmailFailed(failed) => Some(failed.mail.recipient),
+            _ => None,
+        }
     }
     /// EMAIL_FAILED: what the mail server said.
-    async fn error(&self) -> Option<&str> {
-        self.text("error")
+    async fn error(&self) -> Option<String> {
+        match self.data()? {
+            EventData::EmailFailed(failed) => Some(failed.error),
+            _ => None,
+        }
     }
     /// EMAIL_FAILED: whether another attempt is scheduled.
     async fn will_retry(&self) -> Option<bool> {
-        self.0.data.get("willRetry")?.as_bool()
+        match self.data()? {
+            EventData::EmailFailed(failed) => Some(failed.will_retry),
+            _ => None,
+        }
     }
     /// SUBMITTED: the earlier lead this submission repeats, by id.
     async fn duplicate_of_id(&self) -> Option<ID> {
-        id_in(&self.0.data, "duplicateOf").map(|id| ID(id.to_string()))
+        match self.data()? {
+            EventData::Submitted(submitted) => submitted.duplicate_of.map(|id| ID(id.to_string())),
+            _ => None,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     error::AppError,
-    leads::list::{self, OrderField},
+    leads::list,
     leads::submission::{self, ResumeFile},
 };
 
@@ -170,6 +170,7 @@ pub struct LeadFilter {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::leads::list::OrderField")]
 pub enum LeadOrderField {
     CreatedAt,
     UpdatedAt,
@@ -193,12 +194,7 @@ pub struct LeadOrder {
 
 impl From<LeadOrder> for list::LeadOrder {
     fn from(order: LeadOrder) -> Self {
-        let field = match order.field {
-            LeadOrderField::CreatedAt => OrderField::CreatedAt,
-            LeadOrderField::UpdatedAt => OrderField::UpdatedAt,
-            LeadOrderField::LastName => OrderField::LastName,
-        };
-        Self { field, descending: order.direction == OrderDirection::Desc }
+        Self { field: order.field.into(), descending: order.direction == OrderDirection::Desc }
     }
 }
 

@@ -51,11 +51,11 @@ impl LeadQuery {
         status: Option<LeadStatus>,
         search: Option<String>,
     ) -> Result<LeadConnection> {
-        session(ctx).staff()?;
+        let staff = session(ctx).staff()?;
         let filter = merged_filter(filter, status, search)?;
         let order = order_by.map(Into::into).unwrap_or_default();
         let paging = Paging { first, after, last, before };
-        Ok(list::list(&state(ctx).db, filter, order, paging).await?.into())
+        Ok(list::list(&state(ctx).db, staff, filter, order, paging).await?.into())
     }
 
     /// Counts per status, submissions per day, and time to reach out (median, 90th
@@ -67,8 +67,8 @@ impl LeadQuery {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<LeadStats> {
-        session(ctx).staff()?;
-        Ok(LeadStats(stats::compute(&state(ctx).db, from, to).await?))
+        let staff = session(ctx).staff()?;
+        Ok(LeadStats(stats::compute(&state(ctx).db, staff, from, to).await?))
     }
 
     /// Every account. Admins only.

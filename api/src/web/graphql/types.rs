@@ -2,54 +2,20 @@
 
 use async_graphql::{Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{lead, user};
+use entity::user;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::lead::LeadStatus")]
 pub enum LeadStatus {
     Pending,
     ReachedOut,
 }
 
-impl From<lead::LeadStatus> for LeadStatus {
-    fn from(s: lead::LeadStatus) -> Self {
-        match s {
-            lead::LeadStatus::Pending => Self::Pending,
-            lead::LeadStatus::ReachedOut => Self::ReachedOut,
-        }
-    }
-}
-
-impl From<LeadStatus> for lead::LeadStatus {
-    fn from(s: LeadStatus) -> Self {
-        match s {
-            LeadStatus::Pending => Self::Pending,
-            LeadStatus::ReachedOut => Self::ReachedOut,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::user::Role")]
 pub enum Role {
     Admin,
     Attorney,
-}
-
-impl From<user::Role> for Role {
-    fn from(r: user::Role) -> Self {
-        match r {
-            user::Role::Admin => Self::Admin,
-            user::Role::Attorney => Self::Attorney,
-        }
-    }
-}
-
-impl From<Role> for user::Role {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Admin => Self::Admin,
-            Role::Attorney => Self::Attorney,
-        }
-    }
 }
 
 pub struct User(pub user::Model);
