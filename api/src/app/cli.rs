@@ -98,9 +98,9 @@ pub async fn run_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     }
 }
 
-async fn serve(config: Config, worker_flag: bool) -> anyhow::Result<()> {
-    let worker_env = std::env::var("INTAKE_WORKER").map(|v| !matches!(v.trim(), "off" | "false" | "0")).unwrap_or(true);
-    let app = Application::build(config, worker_flag && worker_env).await?;
+async fn serve(mut config: Config, worker_flag: bool) -> anyhow::Result<()> {
+    config.run_worker &= worker_flag;
+    let app = Application::build(config).await?;
     app.run_until_stopped(startup::shutdown_signal()).await
 }
 

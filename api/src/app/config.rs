@@ -59,6 +59,8 @@ pub struct Config {
     pub ack_per_recipient: u32,
     /// Where `/metrics` and the detailed `/readyz` are served instead of the public listener.
     pub ops_addr: Option<SocketAddr>,
+    /// `serve` runs the mail worker in its process (`INTAKE_WORKER`, and not `--no-worker`).
+    pub run_worker: bool,
 }
 
 impl fmt::Debug for Config {
@@ -324,6 +326,7 @@ impl Config {
         let request_timeout =
             Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
         let public_form = on_off(&get, "INTAKE_FORM", &mut errors);
+        let run_worker = on_off(&get, "INTAKE_WORKER", &mut errors);
         let read_cache_max_age = Duration::from_millis(parse_or(
             &get,
             "INTAKE_READ_CACHE_MS",
@@ -373,6 +376,7 @@ impl Config {
             read_cache_max_age,
             ack_per_recipient,
             ops_addr,
+            run_worker,
         })
     }
 

@@ -44,16 +44,17 @@ pub struct Application {
 
 impl Application {
     /// Connects, migrates, makes sure an admin exists and binds `INTAKE_ADDR`.
-    pub async fn build(config: Config, run_worker: bool) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (INTAKE_ADDR)", config.addr))?;
-        Self::with_listener(config, listener, run_worker).await
+        Self::with_listener(config, listener).await
     }
 
     /// As `build`, on a socket the caller bound already (tests bind port 0 and put the port it
     /// got into `INTAKE_PUBLIC_URL`, without a window in which another process could take it).
-    pub async fn with_listener(config: Config, listener: TcpListener, run_worker: bool) -> anyhow::Result<Self> {
+    pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let run_worker = config.run_worker;
         crate::infra::metrics::handle();
         let ops_listener = match config.ops_addr {
             Some(addr) => Some(
