@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use entity::email_job::{self, JobState};
 use uuid::Uuid;
 
-use super::{parse_id, session, state, types::PageInfo};
+use super::{
+    parse_id, session, state,
+    types::{Page, PageInfo},
+};
 use crate::{error::AppError, infra::clock, leads::outbox::queue};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -134,20 +137,14 @@ impl EmailJobQuery {
             .map_err(AppError::from)?;
         let has_next_page = jobs.len() > first as usize;
         jobs.truncate(first as usize);
-        let edges: Vec<EmailJobEdge> =
-            jobs.iter().map(|j| EmailJobEdge { cursor: cursor(j), node: EmailJob(j.clone()) }).collect();
-        let page_info = PageInfo {
-            has_next_page,
-            has_previous_page: after_id.is_some(),
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
-        Ok(EmailJobConnection {
-            edges,
-            nodes: jobs.into_iter().map(EmailJob).collect(),
-            page_info,
-            state: state_filter,
-        })
+        let Page { edges, nodes, page_info } = Page::of(
+            jobs,
+            (has_next_page, after_id.is_some()),
+            cursor,
+            |cursor, j| EmailJobEdge { cursor, node: EmailJob(j.clone()) },
+            EmailJob,
+        );
+        Ok(EmailJobConnection { edges, nodes, page_info, state: state_filter })
     }
 
     /// How many mails are queued, sent and dead. Admins only.

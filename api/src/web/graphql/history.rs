@@ -3,12 +3,12 @@
 
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{lead_event, lead_note};
+use entity::{email_job, lead_event, lead_note};
 
 use super::{
     email_jobs::EmailJob,
     lead::{Resume, user},
-    loaders::{MailId, NoteId, ReplacedResumeKey},
+    loaders::{ById, ReplacedResumeKey},
     loaders_of,
     types::{LeadStatus, User},
 };
@@ -155,7 +155,7 @@ impl LeadEvent {
     /// NOTE_ADDED: the note.
     async fn note(&self, ctx: &Context<'_>) -> Result<Option<LeadNote>> {
         let Some(EventData::NoteAdded(added)) = self.data() else { return Ok(None) };
-        Ok(loaders_of(ctx).load_one(NoteId(added.note_id)).await?.map(LeadNote))
+        Ok(loaders_of(ctx).load_one(ById::<lead_note::Entity>::new(added.note_id)).await?.map(LeadNote))
     }
     /// EMAIL_SENT, EMAIL_FAILED: the mail, as it is now.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<EmailJob>> {
@@ -164,7 +164,7 @@ impl LeadEvent {
             Some(EventData::EmailFailed(failed)) => failed.mail.job_id,
             _ => return Ok(None),
         };
-        Ok(loaders_of(ctx).load_one(MailId(id)).await?.map(EmailJob))
+        Ok(loaders_of(ctx).load_one(ById::<email_job::Entity>::new(id)).await?.map(EmailJob))
     }
     /// EMAIL_SENT, EMAIL_FAILED: to whom.
     async fn recipient(&self) -> Option<String> {

@@ -3,14 +3,14 @@
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::lead;
+use entity::{email_job, lead, lead_note};
 
 use super::{
     email_jobs::EmailJob,
     history::{LeadEvent, LeadNote},
-    loaders::{DuplicatesOf, HistoryOf, LeadId, MailsOf, NotesOf, UserId},
+    loaders::{ById, HistoryOf, Of},
     loaders_of, state,
-    types::{LeadStatus, PageInfo, User},
+    types::{LeadStatus, Page, PageInfo, User},
 };
 use crate::{
     error::AppError,
@@ -61,11 +61,11 @@ impl Lead {
     /// repeats it.
     async fn duplicate_of(&self, ctx: &Context<'_>) -> Result<Option<Lead>> {
         let Some(id) = self.0.duplicate_of else { return Ok(None) };
-        Ok(loaders_of(ctx).load_one(LeadId(id)).await?.map(Lead))
+        Ok(loaders_of(ctx).load_one(ById::<lead::Entity>::new(id)).await?.map(Lead))
     }
     /// Later leads that repeat this one's email address, newest first.
     async fn duplicates(&self, ctx: &Context<'_>) -> Result<Vec<Lead>> {
-        let found = loaders_of(ctx).load_one(DuplicatesOf(self.0.id)).await?.unwrap_or_default();
+        let found = loaders_of(ctx).load_one(Of::<lead::Entity>::new(self.0.id)).await?.unwrap_or_default();
         Ok(found.into_iter().map(Lead).collect())
     }
     /// Everything that happened to this lead, newest first: submission, status changes,
@@ -76,19 +76,19 @@ impl Lead {
     }
     /// Notes by attorneys and admins, newest first.
     async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<LeadNote>> {
-        let notes = loaders_of(ctx).load_one(NotesOf(self.0.id)).await?.unwrap_or_default();
+        let notes = loaders_of(ctx).load_one(Of::<lead_note::Entity>::new(self.0.id)).await?.unwrap_or_default();
         Ok(notes.into_iter().map(LeadNote).collect())
     }
     /// The mails this lead triggered, oldest first, with their delivery state.
     async fn notifications(&self, ctx: &Context<'_>) -> Result<Vec<EmailJob>> {
-        let jobs = loaders_of(ctx).load_one(MailsOf(self.0.id)).await?.unwrap_or_default();
+        let jobs = loaders_of(ctx).load_one(Of::<email_job::Entity>::new(self.0.id)).await?.unwrap_or_default();
         Ok(jobs.into_iter().map(EmailJob).collect())
     }
 }
 
 pub(super) async fn user(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<User>> {
     let Some(id) = id else { return Ok(None) };
-    Ok(loaders_of(ctx).load_one(UserId(id)).await?.map(User))
+    Ok(loaders_of(ctx).load_one(ById::<entity::user::Entity>::new(id)).await?.map(User))
 }
 
 pub struct Resume(pub ResumeFile);
@@ -140,15 +140,14 @@ impl LeadConnection {
 impl From<list::LeadPage> for LeadConnection {
     fn from(page: list::LeadPage) -> Self {
         let order = page.order;
-        let edges: Vec<LeadEdge> =
-            page.leads.iter().map(|l| LeadEdge { cursor: list::cursor(l, order), node: Lead(l.clone()) }).collect();
-        let page_info = PageInfo {
-            has_next_page: page.has_next_page,
-            has_previous_page: page.has_previous_page,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
-        Self { nodes: page.leads.into_iter().map(Lead).collect(), edges, page_info, filter: page.filter }
+        let Page { edges, nodes, page_info } = Page::of(
+            page.leads,
+            (page.has_next_page, page.has_previous_page),
+            |l| list::cursor(l, order),
+            |cursor, l| LeadEdge { cursor, node: Lead(l.clone()) },
+            Lead,
+        );
+        Self { edges, nodes, page_info, filter: page.filter }
     }
 }
 

@@ -1,33 +1,113 @@
 //! Batched loading: what the fields of a page of leads need (users, histories, notes, mails,
-//! duplicates) is fetched with one query per kind for the whole page, not one per lead.
+//! duplicates) is fetched with one query per kind for the whole page, not one per lead. Rows
+//! by id go through one generic loader (`ById`), rows belonging to a lead through another
+//! (`Of`); only a lead's history and replaced résumés (keyed otherwise) have their own.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, hash::Hash, marker::PhantomData, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{email_job, lead, lead_event, lead_note, replaced_resume, user};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
 use crate::{error::AppError, leads::history};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LeadId(pub Uuid);
+/// A row of `E` by its id.
+pub struct ById<E>(pub Uuid, PhantomData<fn() -> E>);
+
+/// The rows of `E` that belong to a lead, in the order the lead shows them.
+pub struct Of<E>(pub Uuid, PhantomData<fn() -> E>);
+
+/// Lead histories, newest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HistoryOf(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NotesOf(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NoteId(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DuplicatesOf(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MailsOf(pub Uuid);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MailId(pub Uuid);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ReplacedResumeKey(pub String);
+
+macro_rules! uuid_key {
+    ($key:ident) => {
+        impl<E> $key<E> {
+            pub fn new(id: Uuid) -> Self {
+                Self(id, PhantomData)
+            }
+        }
+        impl<E> Clone for $key<E> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<E> Copy for $key<E> {}
+        impl<E> PartialEq for $key<E> {
+            fn eq(&self, other: &Self) -> bool {
+                self.0 == other.0
+            }
+        }
+        impl<E> Eq for $key<E> {}
+        impl<E> Hash for $key<E> {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state)
+            }
+        }
+    };
+}
+uuid_key!(ById);
+uuid_key!(Of);
+
+/// An entity found by its UUID primary key.
+pub trait WithId: EntityTrait {
+    const ID: Self::Column;
+    fn id(model: &Self::Model) -> Uuid;
+}
+
+/// An entity whose rows belong to a lead.
+pub trait OfLead: EntityTrait {
+    const LEAD: Self::Column;
+    fn lead(model: &Self::Model) -> Option<Uuid>;
+    fn in_order(select: Select<Self>) -> Select<Self>;
+}
+
+macro_rules! with_id {
+    ($($entity:ident),*) => {$(
+        impl WithId for $entity::Entity {
+            const ID: Self::Column = $entity::Column::Id;
+            fn id(model: &Self::Model) -> Uuid {
+                model.id
+            }
+        }
+    )*};
+}
+with_id!(user, lead, lead_note, email_job);
+
+impl OfLead for lead_note::Entity {
+    const LEAD: Self::Column = lead_note::Column::LeadId;
+    fn lead(model: &Self::Model) -> Option<Uuid> {
+        Some(model.lead_id)
+    }
+    fn in_order(select: Select<Self>) -> Select<Self> {
+        select.order_by_desc(lead_note::Column::CreatedAt).order_by_desc(lead_note::Column::Id)
+    }
+}
+
+/// Later submissions that repeat a lead.
+impl OfLead for lead::Entity {
+    const LEAD: Self::Column = lead::Column::DuplicateOf;
+    fn lead(model: &Self::Model) -> Option<Uuid> {
+        model.duplicate_of
+    }
+    fn in_order(select: Select<Self>) -> Select<Self> {
+        select.order_by_desc(lead::Column::CreatedAt).order_by_desc(lead::Column::Id)
+    }
+}
+
+impl OfLead for email_job::Entity {
+    const LEAD: Self::Column = email_job::Column::LeadId;
+    fn lead(model: &Self::Model) -> Option<Uuid> {
+        model.lead_id
+    }
+    fn in_order(select: Select<Self>) -> Select<Self> {
+        select.order_by_asc(email_job::Column::Id)
+    }
+}
 
 /// Loader errors must be cloneable: every waiting field gets the same one.
 #[derive(Clone, Debug)]
@@ -60,36 +140,36 @@ fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|k| id(*k)).collect()
 }
 
-/// Groups rows by the key they belong to; every key gets an entry, empty if need be.
-fn grouped<K: Copy + Eq + std::hash::Hash, V>(
-    keys: &[K],
-    rows: Vec<V>,
-    key_of: impl Fn(&V) -> K,
-) -> HashMap<K, Vec<V>> {
-    let mut map: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-    for row in rows {
-        map.entry(key_of(&row)).or_default().push(row);
-    }
-    map
-}
-
-impl Loader<UserId> for Db {
-    type Value = user::Model;
+impl<E> Loader<ById<E>> for Db
+where
+    E: WithId,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    type Value = E::Model;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, user::Model>, LoadError> {
-        let rows = user::Entity::find().filter(user::Column::Id.is_in(ids(keys, |k| k.0))).all(&self.0).await?;
-        Ok(rows.into_iter().map(|u| (UserId(u.id), u)).collect())
+    async fn load(&self, keys: &[ById<E>]) -> Result<HashMap<ById<E>, E::Model>, LoadError> {
+        let rows = E::find().filter(E::ID.is_in(ids(keys, |k| k.0))).all(&self.0).await?;
+        Ok(rows.into_iter().map(|row| (ById::new(E::id(&row)), row)).collect())
     }
 }
 
-impl Loader<LeadId> for Db {
-    type Value = lead::Model;
+/// Every key gets an entry, empty if need be.
+impl<E> Loader<Of<E>> for Db
+where
+    E: OfLead,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    type Value = Vec<E::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[LeadId]) -> Result<HashMap<LeadId, lead::Model>, LoadError> {
-        let rows = lead::Entity::find().filter(lead::Column::Id.is_in(ids(keys, |k| k.0))).all(&self.0).await?;
-        Ok(rows.into_iter().map(|l| (LeadId(l.id), l)).collect())
+    async fn load(&self, keys: &[Of<E>]) -> Result<HashMap<Of<E>, Vec<E::Model>>, LoadError> {
+        let rows = E::in_order(E::find().filter(E::LEAD.is_in(ids(keys, |k| k.0)))).all(&self.0).await?;
+        let mut map: HashMap<Of<E>, Vec<E::Model>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            map.entry(Of::new(E::lead(&row).unwrap_or_default())).or_default().push(row);
+        }
+        Ok(map)
     }
 }
 
@@ -100,75 +180,6 @@ impl Loader<HistoryOf> for Db {
     async fn load(&self, keys: &[HistoryOf]) -> Result<HashMap<HistoryOf, Vec<lead_event::Model>>, LoadError> {
         let mut found = history::for_leads(&self.0, &ids(keys, |k| k.0)).await?;
         Ok(keys.iter().map(|k| (*k, found.remove(&k.0).unwrap_or_default())).collect())
-    }
-}
-
-impl Loader<NotesOf> for Db {
-    type Value = Vec<lead_note::Model>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[NotesOf]) -> Result<HashMap<NotesOf, Vec<lead_note::Model>>, LoadError> {
-        use lead_note::Column as C;
-        let rows = lead_note::Entity::find()
-            .filter(C::LeadId.is_in(ids(keys, |k| k.0)))
-            .order_by_desc(C::CreatedAt)
-            .order_by_desc(C::Id)
-            .all(&self.0)
-            .await?;
-        Ok(grouped(keys, rows, |n| NotesOf(n.lead_id)))
-    }
-}
-
-impl Loader<NoteId> for Db {
-    type Value = lead_note::Model;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[NoteId]) -> Result<HashMap<NoteId, lead_note::Model>, LoadError> {
-        let rows =
-            lead_note::Entity::find().filter(lead_note::Column::Id.is_in(ids(keys, |k| k.0))).all(&self.0).await?;
-        Ok(rows.into_iter().map(|n| (NoteId(n.id), n)).collect())
-    }
-}
-
-impl Loader<DuplicatesOf> for Db {
-    type Value = Vec<lead::Model>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[DuplicatesOf]) -> Result<HashMap<DuplicatesOf, Vec<lead::Model>>, LoadError> {
-        use lead::Column as C;
-        let rows = lead::Entity::find()
-            .filter(C::DuplicateOf.is_in(ids(keys, |k| k.0)))
-            .order_by_desc(C::CreatedAt)
-            .order_by_desc(C::Id)
-            .all(&self.0)
-            .await?;
-        Ok(grouped(keys, rows, |l| DuplicatesOf(l.duplicate_of.unwrap_or_default())))
-    }
-}
-
-impl Loader<MailsOf> for Db {
-    type Value = Vec<email_job::Model>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[MailsOf]) -> Result<HashMap<MailsOf, Vec<email_job::Model>>, LoadError> {
-        use email_job::Column as C;
-        let rows = email_job::Entity::find()
-            .filter(C::LeadId.is_in(ids(keys, |k| k.0)))
-            .order_by_asc(C::Id)
-            .all(&self.0)
-            .await?;
-        Ok(grouped(keys, rows, |j| MailsOf(j.lead_id.unwrap_or_default())))
-    }
-}
-
-impl Loader<MailId> for Db {
-    type Value = email_job::Model;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[MailId]) -> Result<HashMap<MailId, email_job::Model>, LoadError> {
-        let rows =
-            email_job::Entity::find().filter(email_job::Column::Id.is_in(ids(keys, |k| k.0))).all(&self.0).await?;
-        Ok(rows.into_iter().map(|j| (MailId(j.id), j)).collect())
     }
 }
 

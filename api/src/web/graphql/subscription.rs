@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Result, Subscription};
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{lead::Lead, loaders::LeadId, loaders_of, parse_id, state};
+use super::{lead::Lead, loaders::ById, loaders_of, parse_id, state};
 use crate::{accounts::session::Session, error::AppError, infra::announce::LeadChange};
 
 #[derive(Default)]
@@ -47,7 +47,7 @@ where
         move |change| {
             let loaders = loaders.clone();
             async move {
-                match loaders.load_one(LeadId(change.lead_id())).await {
+                match loaders.load_one(ById::<entity::lead::Entity>::new(change.lead_id())).await {
                     Ok(lead) => lead.map(Lead),
                     Err(e) => {
                         tracing::warn!(error = ?e, "subscription: reading a changed lead failed");

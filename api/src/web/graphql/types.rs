@@ -86,6 +86,34 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+/// What every connection (leads, mail jobs) is made of, from a page of rows: an edge (cursor
+/// and node) and a node per row, and the page info the edges' cursors bound.
+pub struct Page<E, N> {
+    pub edges: Vec<E>,
+    pub nodes: Vec<N>,
+    pub page_info: PageInfo,
+}
+
+impl<E, N> Page<E, N> {
+    pub fn of<R>(
+        rows: Vec<R>,
+        (has_next_page, has_previous_page): (bool, bool),
+        cursor: impl Fn(&R) -> String,
+        edge: impl Fn(String, &R) -> E,
+        node: impl Fn(R) -> N,
+    ) -> Self {
+        let cursors: Vec<String> = rows.iter().map(&cursor).collect();
+        let page_info = PageInfo {
+            has_next_page,
+            has_previous_page,
+            start_cursor: cursors.first().cloned(),
+            end_cursor: cursors.last().cloned(),
+        };
+        let edges = cursors.into_iter().zip(&rows).map(|(c, r)| edge(c, r)).collect();
+        Self { edges, nodes: rows.into_iter().map(node).collect(), page_info }
+    }
+}
+
 #[derive(InputObject)]
 pub struct SubmitLeadInput {
     pub first_name: String,
