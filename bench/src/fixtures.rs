@@ -79,16 +79,16 @@ impl RunDb {
         env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
-    pub fn config(&self) -> anyhow::Result<api::app::config::Config> {
-        self.config_with(&[])
-    }
-
-    /// The configuration Intake would build from `env()` plus `extra`.
-    pub fn config_with(&self, extra: &[(&str, String)]) -> anyhow::Result<api::app::config::Config> {
-        let mut env = self.env();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        api::app::config::Config::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-            .map_err(|e| anyhow::anyhow!("{e}"))
+    /// The configuration of this run for code in the bench process, built in code: the
+    /// embedded defaults, this run's database and signing secret (child processes get the same
+    /// through `env()`).
+    pub fn config(&self) -> api::app::config::Config {
+        let mut config = api::app::config::Config::for_tests(self.dir.path());
+        if let Some((_, url)) = &self.postgres {
+            config.database.url = url.clone();
+        }
+        config.jwt_secret = self.jwt_secret.clone().into_bytes();
+        config
     }
 
     pub fn path(&self) -> &Path {

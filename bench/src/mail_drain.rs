@@ -1,18 +1,24 @@
 //! Item 7: a worker draining queued mails into an SMTP server on loopback (the in-process
 //! sink the tests use, speaking real SMTP).
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use anyhow::Context;
 use api::{
-    infra::mail::messages::LeadMail,
-    leads::outbox::queue::{self, NewEmailJob},
+    infra::{
+        announce::Announcer,
+        freshness::Freshness,
+        mail::{MailTransport, Mailer, SmtpSettings, messages::LeadMail},
+    },
+    leads::outbox::{
+        Worker,
+        queue::{self, NewEmailJob},
+    },
 };
 
 use crate::{
     fixtures::{Backend, RunDb},
     report::Section,
-    smtp,
 };
 
 pub struct Outcome {
@@ -42,11 +48,18 @@ pub async fn run(backends: &[Backend], count: usize, concurrency: usize) -> anyh
 
 /// Queues `count` mails, then times one worker draining them.
 pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyhow::Result<Outcome> {
-    let sink = smtp::SmtpSink::start().await;
+    let sink = test_support::smtp::SmtpSink::start().await;
     let db = RunDb::create(backend).await?;
-    let config =
-        db.config_with(&[("INTAKE_SMTP_URL", sink.url()), ("INTAKE_MAIL_CONCURRENCY", concurrency.to_string())])?;
-    let state = api::app::startup::connect(&config).await?;
+    let mut config = db.config();
+    config.mail.transport = MailTransport::Smtp(SmtpSettings::from_url(&sink.url()).map_err(anyhow::Error::msg)?);
+    config.jobs.concurrency = concurrency;
+    // Only what a worker needs: the database, the mailer, an announcer.
+    let database = api::infra::db::connect(&config.database).await?;
+    api::infra::db::migrate(&database).await?;
+    let mailer = Mailer::new(&config.mail, &config.firm_name, concurrency as u32)?;
+    let announcer = Announcer::new(database.clone(), Arc::new(Freshness::default()));
+    let worker =
+        Worker::new(database.clone(), announcer.clone(), mailer, config.jobs.clone(), announcer.mail_wake_up());
 
     let payload = serde_json::to_value(LeadMail {
         lead_id: uuid::Uuid::now_v7(),
@@ -68,13 +81,13 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
                 payload: payload.clone(),
             })
             .collect();
-        queue::enqueue(&state.db, jobs, api::infra::clock::now()).await.context("queueing")?;
+        queue::enqueue(&database, jobs, api::infra::clock::now()).await.context("queueing")?;
     }
 
     let started = Instant::now();
-    let report = state.worker().run_pending(api::infra::clock::now()).await?;
+    let report = worker.run_pending(api::infra::clock::now()).await?;
     let seconds = started.elapsed().as_secs_f64();
-    state.db.clone().close().await?;
+    database.close().await?;
     db.drop_database().await?;
     anyhow::ensure!(report.sent == count && sink.messages().len() == count, "not every mail arrived: {report:?}");
     let per_second = count as f64 / seconds;

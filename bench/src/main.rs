@@ -17,9 +17,6 @@ mod mail_drain;
 mod reads;
 mod report;
 mod servers;
-#[allow(dead_code)] // the benchmark uses the sink's counting, not every test helper
-#[path = "../../tests/e2e/smtp.rs"]
-mod smtp;
 mod submit;
 mod uploads;
 

@@ -94,7 +94,7 @@ async fn measure(
 /// Inserts the leads straight into the database, a thousand per statement; returns the ids of
 /// the first thousand, for `lead(id)`.
 async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
-    let state = api::app::startup::connect(&db.config()?).await?;
+    let state = api::app::startup::connect(&db.config()).await?;
     let start = Utc::now() - chrono::Duration::days(365);
     let mut ids = Vec::with_capacity(1000);
     for chunk in (0..LEADS).collect::<Vec<_>>().chunks(1000) {

@@ -65,7 +65,7 @@ async fn one(backend: &Backend, kind: Kind, label: &'static str, seconds: u64) -
     let peak_rss_mib = server.peak_rss_mib()?;
     server.stop().await?;
 
-    let config = db.config()?;
+    let config = db.config();
     let conn = Database::connect(&config.database.url).await?;
     let leads = entity::lead::Entity::find().count(&conn).await?;
     let jobs = entity::email_job::Entity::find().count(&conn).await?;

@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::smtp::SmtpSink;
+use test_support::smtp::SmtpSink;
 
 pub const ADMIN_EMAIL: &str = "admin@firm.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";

@@ -149,7 +149,7 @@ async fn configured_recipients_replace_the_attorneys(backend: Backend) {
 }
 
 async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
-    let sink = crate::smtp::SmtpSink::start().await;
+    let sink = test_support::smtp::SmtpSink::start().await;
     sink.require_auth("mailer@firm.test", "p@ss/word");
     let url = format!("smtp://mailer%40firm.test:p%40ss%2Fword@127.0.0.1:{}?tls=none", sink.port);
     let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url)]).await;
@@ -169,7 +169,7 @@ async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
 /// `smtp://` demands STARTTLS and `smtps://` TLS from the first byte: neither falls back to
 /// plain text with a server that offers none.
 async fn smtp_tls_settings_are_enforced(backend: Backend) {
-    let sink = crate::smtp::SmtpSink::start().await;
+    let sink = test_support::smtp::SmtpSink::start().await;
     for url in [format!("smtp://127.0.0.1:{}", sink.port), format!("smtps://127.0.0.1:{}", sink.port)] {
         let app =
             TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url), ("INTAKE_MAIL_MAX_ATTEMPTS", "5")]).await;

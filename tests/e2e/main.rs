@@ -2,8 +2,6 @@
 //! TEST_DATABASE_URL is set), a real SMTP conversation. One binary, so it links once.
 
 mod helpers;
-mod s3;
-mod smtp;
 
 mod abuse;
 mod access;

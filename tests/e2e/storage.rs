@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::{
     helpers::{Backend, PDF, TestApp, error_code, lead_input},
     on_both_backends,
-    s3::S3Server,
 };
+use test_support::s3::S3Server;
 
 on_both_backends!(
     resumes_round_trip_through_s3,

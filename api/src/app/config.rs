@@ -12,7 +12,7 @@ use crate::{
     accounts::users::AdminBootstrap,
     infra::{
         db::DatabaseSettings,
-        mail::{MailSettings, MailTransport, SmtpSettings, SmtpTls},
+        mail::{MailSettings, MailTransport, SmtpSettings},
         mask::redact_url,
         secrets,
         storage::{S3Settings, StorageSettings},
@@ -160,7 +160,7 @@ impl Config {
         };
 
         let transport = match get("INTAKE_SMTP_URL") {
-            Some(raw) => match parse_smtp_url(&raw) {
+            Some(raw) => match SmtpSettings::from_url(&raw) {
                 Ok(s) => MailTransport::Smtp(s),
                 Err(e) => {
                     errors.push(format!("INTAKE_SMTP_URL: {e}"));
@@ -233,13 +233,19 @@ impl Config {
         let seconds = |name: &str, default: u64, errors: &mut Vec<String>| {
             Duration::from_secs(parse_or(&get, name, default, errors, "a number of seconds"))
         };
+        let defaults = JobSettings::default();
         let jobs = JobSettings {
-            // 15 attempts with 30 s doubling (capped at 6 h) spans more than 24 h even with jitter.
-            max_attempts: parse_or(&get, "INTAKE_MAIL_MAX_ATTEMPTS", 15u32, &mut errors, "a whole number"),
-            backoff_base: seconds("INTAKE_MAIL_BACKOFF_BASE", 30, &mut errors),
-            poll_interval: seconds("INTAKE_MAIL_POLL_INTERVAL", 30, &mut errors),
-            lease: seconds("INTAKE_MAIL_LEASE", 600, &mut errors),
-            concurrency: parse_or(&get, "INTAKE_MAIL_CONCURRENCY", 8usize, &mut errors, "a whole number"),
+            max_attempts: parse_or(
+                &get,
+                "INTAKE_MAIL_MAX_ATTEMPTS",
+                defaults.max_attempts,
+                &mut errors,
+                "a whole number",
+            ),
+            backoff_base: seconds("INTAKE_MAIL_BACKOFF_BASE", defaults.backoff_base.as_secs(), &mut errors),
+            poll_interval: seconds("INTAKE_MAIL_POLL_INTERVAL", defaults.poll_interval.as_secs(), &mut errors),
+            lease: seconds("INTAKE_MAIL_LEASE", defaults.lease.as_secs(), &mut errors),
+            concurrency: parse_or(&get, "INTAKE_MAIL_CONCURRENCY", defaults.concurrency, &mut errors, "a whole number"),
         };
         if jobs.concurrency == 0 || jobs.concurrency > 256 {
             errors.push("INTAKE_MAIL_CONCURRENCY: must be between 1 and 256".into());
@@ -397,6 +403,13 @@ impl Config {
         }
     }
 
+    /// The embedded defaults in `data_dir`, read from no environment: what tests and the
+    /// benchmarks start from before changing fields in code.
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        let dir = data_dir.display().to_string();
+        Self::from_lookup(|name| (name == "INTAKE_DATA_DIR").then(|| dir.clone())).expect("the defaults are valid")
+    }
+
     pub fn is_embedded_database(&self) -> bool {
         self.database.is_embedded()
     }
@@ -501,37 +514,12 @@ fn parse_storage(
     }
 }
 
-fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
-    let url = Url::parse(raw).map_err(|e| format!("not a URL ({e}); e.g. smtp://user:pass@host:587"))?;
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or("has no host")?.to_owned();
-    let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
-    let tls = match (url.scheme(), tls_param.as_deref()) {
-        ("smtps", None) => SmtpTls::Implicit,
-        ("smtp", None | Some("starttls" | "required")) => SmtpTls::StartTls,
-        ("smtp", Some("none")) => SmtpTls::None,
-        (scheme @ ("smtp" | "smtps"), Some(other)) => {
-            return Err(format!(
-                "tls={other} is not supported with {scheme}:// (use tls=none or tls=starttls with smtp://)"
-            ));
-        }
-        (scheme, _) => return Err(format!("scheme '{scheme}' is not smtp or smtps")),
-    };
-    let port = url.port().unwrap_or(match tls {
-        SmtpTls::Implicit => 465,
-        SmtpTls::StartTls => 587,
-        SmtpTls::None => 25,
-    });
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-    let credentials =
-        (!url.username().is_empty()).then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
-    Ok(SmtpSettings { host, port, tls, credentials })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::infra::mail::SmtpTls;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = std::env::temp_dir().join(format!("intake-config-{}", uuid::Uuid::new_v4()));
@@ -611,12 +599,12 @@ mod tests {
 
     #[test]
     fn smtp_urls_choose_tls_and_credentials() {
-        let s = parse_smtp_url("smtp://me%40x.com:p%2Fw@mail.example:2525").unwrap();
+        let s = SmtpSettings::from_url("smtp://me%40x.com:p%2Fw@mail.example:2525").unwrap();
         assert_eq!((s.host.as_str(), s.port, s.tls), ("mail.example", 2525, SmtpTls::StartTls));
         assert_eq!(s.credentials, Some(("me@x.com".into(), "p/w".into())));
-        assert_eq!(parse_smtp_url("smtps://h").unwrap().tls, SmtpTls::Implicit);
-        let plain = parse_smtp_url("smtp://localhost:1025?tls=none").unwrap();
+        assert_eq!(SmtpSettings::from_url("smtps://h").unwrap().tls, SmtpTls::Implicit);
+        let plain = SmtpSettings::from_url("smtp://localhost:1025?tls=none").unwrap();
         assert_eq!((plain.port, plain.tls, plain.credentials), (1025, SmtpTls::None, None));
-        assert!(parse_smtp_url("smtps://h?tls=none").is_err());
+        assert!(SmtpSettings::from_url("smtps://h?tls=none").is_err());
     }
 }

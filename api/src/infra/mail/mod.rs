@@ -5,6 +5,8 @@ mod smtp;
 
 use std::{path::PathBuf, sync::Arc};
 
+use url::Url;
+
 use anyhow::Context;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox};
 use smtp::SmtpPool;
@@ -32,6 +34,36 @@ pub struct SmtpSettings {
     pub port: u16,
     pub tls: SmtpTls,
     pub credentials: Option<(String, String)>,
+}
+
+impl SmtpSettings {
+    /// Reads `smtp://user:pass@host:587` (STARTTLS), `smtps://…` (TLS) or
+    /// `smtp://host:1025?tls=none` (plain, local relays only).
+    pub fn from_url(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|e| format!("not a URL ({e}); e.g. smtp://user:pass@host:587"))?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or("has no host")?.to_owned();
+        let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let tls = match (url.scheme(), tls_param.as_deref()) {
+            ("smtps", None) => SmtpTls::Implicit,
+            ("smtp", None | Some("starttls" | "required")) => SmtpTls::StartTls,
+            ("smtp", Some("none")) => SmtpTls::None,
+            (scheme @ ("smtp" | "smtps"), Some(other)) => {
+                return Err(format!(
+                    "tls={other} is not supported with {scheme}:// (use tls=none or tls=starttls with smtp://)"
+                ));
+            }
+            (scheme, _) => return Err(format!("scheme '{scheme}' is not smtp or smtps")),
+        };
+        let port = url.port().unwrap_or(match tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::StartTls => 587,
+            SmtpTls::None => 25,
+        });
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let credentials =
+            (!url.username().is_empty()).then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
+        Ok(Self { host, port, tls, credentials })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

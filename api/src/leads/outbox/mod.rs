@@ -27,3 +27,16 @@ impl JobSettings {
         (self.concurrency * 4) as u64
     }
 }
+
+impl Default for JobSettings {
+    /// 15 attempts with 30 s doubling (capped at 6 h) span more than 24 h even with jitter.
+    fn default() -> Self {
+        Self {
+            max_attempts: 15,
+            backoff_base: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(30),
+            lease: Duration::from_secs(600),
+            concurrency: 8,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared by the end-to-end tests (`tests/`) and the benchmarks (`bench/`): real protocol
+//! peers that run inside the test process, so that no test needs a service of its own.
+
+pub mod s3;
+pub mod smtp;
