@@ -223,6 +223,9 @@ impl Connection {
                     Some(Err(e)) => return Err(read_error(&e)),
                 },
                 Some(answer) = answers.recv() => self.deliver(socket, answer).await?,
+                // Finished operations are reaped, so that a long-lived socket holds only the
+                // ones still running.
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = &mut init_deadline, if !signed_in => {
                     return Err(Close::new(close::INIT_TIMEOUT, "Connection initialisation timeout"));
                 }
