@@ -48,17 +48,6 @@ impl S3Server {
         Self { endpoint, root, tasks }
     }
 
-    /// The variables that point Intake at this server, under `prefix` in the bucket.
-    pub fn env(&self, prefix: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("INTAKE_STORAGE_URL", format!("s3://{BUCKET}/{prefix}")),
-            ("INTAKE_S3_ENDPOINT", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
-    }
-
     /// Stops answering: the listener and every open connection go away.
     pub fn stop(&self) {
         for task in self.tasks.lock().unwrap().drain(..) {

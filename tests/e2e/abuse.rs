@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use api::{app::config::Config, infra::limits::Rate};
 use entity::{email_job, lead};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -36,7 +37,7 @@ async fn submit_as(app: &TestApp, input: Value, forwarded_for: Option<&str>) -> 
 }
 
 async fn submissions_are_rate_limited_per_client_and_recover(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_SUBMIT_RATE_LIMIT", "1/s"), ("INTAKE_SUBMIT_BURST", "2")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.limits.submit = Rate::parse("1/s", 2).unwrap()).await;
     for _ in 0..2 {
         let (_, body) = submit_as(&app, lead_input("Ada", "Lovelace", "ada@example.com"), None).await;
         assert!(body["errors"].is_null(), "{body}");
@@ -55,17 +56,19 @@ async fn submissions_are_rate_limited_per_client_and_recover(backend: Backend) {
 }
 
 async fn forwarded_addresses_count_only_behind_trusted_proxies(backend: Backend) {
-    let limits = [("INTAKE_SUBMIT_RATE_LIMIT", "1/h"), ("INTAKE_SUBMIT_BURST", "1")];
+    let limit = |c: &mut Config| c.limits.submit = Rate::parse("1/h", 1).unwrap();
     // Not behind a trusted proxy: X-Forwarded-For is the client's own claim and is ignored.
-    let app = TestApp::spawn_with(backend.clone(), &limits).await;
+    let app = TestApp::spawn_with(backend.clone(), limit).await;
     let input = || lead_input("Ada", "Lovelace", "ada@example.com");
     assert!(submit_as(&app, input(), Some("198.51.100.1")).await.1["errors"].is_null());
     assert_eq!(error_code(&submit_as(&app, input(), Some("198.51.100.2")).await.1), "RATE_LIMITED");
 
     // Behind one: each forwarded client has its own allowance.
-    let mut vars = limits.to_vec();
-    vars.push(("INTAKE_TRUSTED_PROXIES", "127.0.0.1/32, ::1"));
-    let app = TestApp::spawn_with(backend, &vars).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        limit(c);
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()];
+    })
+    .await;
     assert!(submit_as(&app, input(), Some("198.51.100.1")).await.1["errors"].is_null());
     assert!(submit_as(&app, input(), Some("198.51.100.2")).await.1["errors"].is_null());
     assert_eq!(error_code(&submit_as(&app, input(), Some("198.51.100.2")).await.1), "RATE_LIMITED");
@@ -75,7 +78,7 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies(backend: Backend)
 
 async fn sign_ins_are_limited_per_address_and_per_account(backend: Backend) {
     let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
-    let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_LOGIN_FAILURE_LIMIT", "3/h")]).await;
+    let app = TestApp::spawn_with(backend.clone(), |c| c.limits.login_failures = Rate::parse("3/h", 3).unwrap()).await;
     app.attorney("alex@firm.test").await;
     for _ in 0..3 {
         let body = app.graphql(login, json!({ "e": ADMIN_EMAIL, "p": "guess-guess-guess" }), None).await;
@@ -90,7 +93,7 @@ async fn sign_ins_are_limited_per_address_and_per_account(backend: Backend) {
     let other = app.graphql(login, json!({ "e": "alex@firm.test", "p": "attorney-password-1" }), None).await;
     assert!(other["errors"].is_null(), "{other}");
 
-    let app = TestApp::spawn_with(backend, &[("INTAKE_LOGIN_RATE_LIMIT", "2/h"), ("INTAKE_LOGIN_BURST", "2")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.limits.login = Rate::parse("2/h", 2).unwrap()).await;
     for _ in 0..2 {
         assert!(app.graphql(login, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD }), None).await["errors"].is_null());
     }

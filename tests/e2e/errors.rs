@@ -62,7 +62,7 @@ async fn bad_lead_input_names_the_field(backend: Backend) {
 }
 
 async fn files_are_judged_by_content_and_size(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_MAX_UPLOAD_BYTES", "4096")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.max_upload_bytes = 4096).await;
     let input = lead_input("Ada", "Lovelace", "ada@example.com");
     let (_, empty) = app.submit_lead_raw(input.clone(), "cv.pdf", Vec::new()).await;
     assert_eq!((error_code(&empty), error_field(&empty)), ("BAD_USER_INPUT", "resume"), "{empty}");
@@ -99,7 +99,7 @@ async fn files_are_judged_by_content_and_size(backend: Backend) {
 
 /// A huge upload without Content-Length is refused once it passes the limit, not read to the end.
 async fn oversize_stream_is_cut_off(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_MAX_UPLOAD_BYTES", "65536")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.max_upload_bytes = 65536).await;
     let host = app.address.trim_start_matches("http://").to_owned();
     let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
     let (mut read, mut write) = stream.into_split();

@@ -289,14 +289,14 @@ async fn the_public_form_works_in_a_real_browser() {
 
 #[tokio::test]
 async fn the_form_can_be_turned_off() {
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("INTAKE_FORM", "off")]).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.public_form = false).await;
     for path in ["/", "/form", "/form.js"] {
         let status = app.client.get(format!("{}{path}", app.address)).send().await.unwrap().status();
         assert_eq!(status, 404, "{path}");
     }
     let graphiql = app.client.get(format!("{}/graphql", app.address)).send().await.unwrap();
     assert_eq!(graphiql.status(), 200, "GraphiQL stays");
-    let on = TestApp::spawn_with(Backend::Sqlite, &[("INTAKE_FIRM_NAME", "Smith & <Jones>")]).await;
+    let on = TestApp::spawn_with(Backend::Sqlite, |c| c.firm_name = "Smith & <Jones>".into()).await;
     let page = on.client.get(format!("{}/", on.address)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();

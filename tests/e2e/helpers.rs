@@ -4,7 +4,16 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use api::{app::config::Config, app::startup::Application, leads::outbox::DrainReport, web::state::AppState};
+use api::{
+    accounts::users::AdminBootstrap,
+    app::{config::Config, startup::Application},
+    infra::{
+        limits::Rate,
+        mail::{MailTransport, SmtpSettings},
+    },
+    leads::outbox::DrainReport,
+    web::state::AppState,
+};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -79,10 +88,6 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Changes to the typed configuration, for settings with no environment variable (or that a
-/// test wants short: a token's lifetime, a socket's init timeout).
-pub type Tweak = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
-
 pub struct TestApp {
     pub address: String,
     /// The operations listener's address, when `INTAKE_OPS_ADDR` is set.
@@ -90,8 +95,8 @@ pub struct TestApp {
     pub state: AppState,
     pub smtp: SmtpSink,
     pub client: reqwest::Client,
-    vars: HashMap<String, String>,
-    tweak: Option<Tweak>,
+    /// As built for this test; each start chooses its own port.
+    config: Config,
     data_dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
@@ -100,38 +105,25 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        Self::spawn_with(backend, &[]).await
+        Self::spawn_with(backend, |_| {}).await
     }
 
-    /// `overrides` are extra environment variables, as an operator would set them.
-    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
-        Self::spawn_configured(backend, overrides, None).await
-    }
-
-    /// As `spawn_with`, then `tweak` changes the typed configuration.
-    pub async fn spawn_configured(backend: Backend, overrides: &[(&str, &str)], tweak: Option<Tweak>) -> Self {
+    /// `configure` changes the test's configuration, in code, before the server starts.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let smtp = SmtpSink::start().await;
         let data_dir = tempfile::tempdir().unwrap();
-        let mut vars: HashMap<String, String> = [
-            ("INTAKE_DATA_DIR", data_dir.path().display().to_string()),
-            ("INTAKE_JWT_SECRET", JWT_SECRET.into()),
-            ("INTAKE_SMTP_URL", smtp.url()),
-            ("INTAKE_MAIL_FROM", "Test Firm <intake@firm.test>".into()),
-            ("INTAKE_FIRM_NAME", "Test Firm".into()),
-            ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-            ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-            ("INTAKE_DB_MAX_CONNECTIONS", "5".into()),
-            // The tests drain mail themselves; those about the worker turn it on.
-            ("INTAKE_WORKER", "off".into()),
-            // Generous limits, so that only the tests about limits meet them.
-            ("INTAKE_SUBMIT_RATE_LIMIT", "1000/s".into()),
-            ("INTAKE_SUBMIT_BURST", "1000".into()),
-            ("INTAKE_LOGIN_RATE_LIMIT", "1000/s".into()),
-            ("INTAKE_LOGIN_BURST", "1000".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let mut config = Config::for_tests(data_dir.path());
+        config.jwt_secret = JWT_SECRET.as_bytes().to_vec();
+        config.mail.transport = MailTransport::Smtp(SmtpSettings::from_url(&smtp.url()).unwrap());
+        config.mail.from = "Test Firm <intake@firm.test>".parse().unwrap();
+        config.firm_name = "Test Firm".into();
+        config.admin = AdminBootstrap { email: ADMIN_EMAIL.into(), password: Some(ADMIN_PASSWORD.into()) };
+        config.database.max_connections = 5;
+        // The tests drain mail themselves; those about the worker turn it on.
+        config.run_worker = false;
+        // Generous limits, so that only the tests about limits meet them.
+        config.limits.submit = Rate::parse("1000/s", 1000).unwrap();
+        config.limits.login = Rate::parse("1000/s", 1000).unwrap();
         let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres(server_url) => {
@@ -141,22 +133,19 @@ impl TestApp {
                 admin.close().await.ok();
                 let mut url = url::Url::parse(&server_url).unwrap();
                 url.set_path(&name);
-                vars.insert("DATABASE_URL".into(), url.to_string());
+                config.database.url = url.to_string();
                 Some(TestDatabase { server_url, name })
             }
         };
-        for (k, v) in overrides {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let running = start(&vars, tweak.as_ref()).await;
+        configure(&mut config);
+        let running = start(&config).await;
         Self {
             address: running.address,
             ops_address: running.ops_address,
             state: running.state,
             smtp,
             client: reqwest::Client::new(),
-            vars,
-            tweak,
+            config,
             data_dir,
             _database: database,
             stop: Some(running.stop),
@@ -168,7 +157,7 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         self.server.take().unwrap().await.unwrap().unwrap();
-        let running = start(&self.vars, self.tweak.as_ref()).await;
+        let running = start(&self.config).await;
         self.address = running.address;
         self.ops_address = running.ops_address;
         self.state = running.state;
@@ -176,9 +165,26 @@ impl TestApp {
         self.server = Some(running.server);
     }
 
-    /// The environment this app was configured from, for starting `intake` processes beside it.
-    pub fn env(&self) -> &HashMap<String, String> {
-        &self.vars
+    /// For `intake` processes started beside it (a worker, say): the same database, data dir,
+    /// secret and mail, as the environment variables such a process reads.
+    pub fn env(&self) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            ("INTAKE_DATA_DIR", self.data_dir.path().display().to_string()),
+            ("INTAKE_JWT_SECRET", JWT_SECRET.into()),
+            ("INTAKE_SMTP_URL", self.smtp.url()),
+            ("INTAKE_MAIL_FROM", "Test Firm <intake@firm.test>".into()),
+            ("INTAKE_FIRM_NAME", "Test Firm".into()),
+            ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
+            ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("INTAKE_DB_MAX_CONNECTIONS", "5".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if !self.config.is_embedded_database() {
+            env.insert("DATABASE_URL".into(), self.config.database.url.clone());
+        }
+        env
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -274,7 +280,7 @@ impl TestApp {
     /// Another API server on the same database and data dir, as a second replica would be.
     /// It stops when dropped.
     pub async fn replica(&self) -> Replica {
-        let running = start(&self.vars, self.tweak.as_ref()).await;
+        let running = start(&self.config).await;
         Replica { address: running.address, _stop: running.stop }
     }
 
@@ -360,18 +366,14 @@ struct Running {
     server: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Builds and starts the application from `vars`. The in-process worker runs only when the
-/// test sets INTAKE_WORKER=on; the others drain mail themselves.
-async fn start(vars: &HashMap<String, String>, tweak: Option<&Tweak>) -> Running {
+/// Starts the application from `config` on a port of its own.
+async fn start(config: &Config) -> Running {
     // Bind first, so that the public URL (used in links) names the real port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut vars = vars.clone();
-    vars.insert("INTAKE_ADDR".into(), format!("127.0.0.1:{port}"));
-    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration");
-    if let Some(tweak) = tweak {
-        tweak(&mut config);
-    }
+    let mut config = config.clone();
+    config.addr = ([127, 0, 0, 1], port).into();
+    config.public_url = format!("http://127.0.0.1:{port}");
     let app = Application::with_listener(config, listener).await.expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let ops_address = app.ops_port().map(|port| format!("http://127.0.0.1:{port}"));

@@ -173,7 +173,7 @@ async fn introspection_works_and_can_be_switched_off(backend: Backend) {
     let types = body["data"]["__schema"]["types"].as_array().unwrap();
     assert!(types.iter().any(|t| t["name"] == "Lead"));
 
-    let app = TestApp::spawn_with(backend, &[("INTAKE_INTROSPECTION", "off")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.introspection = false).await;
     let body = app.graphql(INTROSPECTION, json!({}), None).await;
     assert!(body["data"].is_null() || body["data"]["__schema"].is_null(), "the schema is not revealed: {body}");
     let normal = app.graphql("{ __typename }", json!({}), None).await;
@@ -194,10 +194,9 @@ async fn cors_allows_only_configured_origins(backend: Backend) {
     let response = preflight(&closed, "https://www.firm.example").await;
     assert!(response.headers().get("access-control-allow-origin").is_none(), "nothing is allowed by default");
 
-    let open = TestApp::spawn_with(
-        backend,
-        &[("INTAKE_CORS_ORIGINS", "https://www.firm.example, https://dashboard.firm.example")],
-    )
+    let open = TestApp::spawn_with(backend, |c| {
+        c.cors_origins = vec!["https://www.firm.example".into(), "https://dashboard.firm.example".into()]
+    })
     .await;
     let response = preflight(&open, "https://www.firm.example").await;
     assert_eq!(response.headers()["access-control-allow-origin"], "https://www.firm.example");
@@ -230,7 +229,7 @@ async fn responses_carry_security_headers(backend: Backend) {
 /// A client that starts a request and stops sending (slowloris) is cut off.
 async fn a_stalled_request_times_out(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::spawn_with(backend, &[("INTAKE_REQUEST_TIMEOUT", "1")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.request_timeout = std::time::Duration::from_secs(1)).await;
     let host = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
     let head = format!(

@@ -90,7 +90,7 @@ async fn a_failed_send_is_retried(backend: Backend) {
 }
 
 async fn a_job_that_keeps_failing_ends_dead(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_MAIL_MAX_ATTEMPTS", "3")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.jobs.max_attempts = 3).await;
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     app.smtp.fail_next(usize::MAX);
     let mut reports = Vec::new();
@@ -123,7 +123,11 @@ async fn a_permanent_rejection_is_dead_at_once(backend: Backend) {
 }
 
 async fn the_background_worker_sends_without_being_asked(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_WORKER", "on"), ("INTAKE_MAIL_POLL_INTERVAL", "300")]).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.run_worker = true;
+        c.jobs.poll_interval = std::time::Duration::from_secs(300);
+    })
+    .await;
     // Let the worker finish its first drain and go idle.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
@@ -138,7 +142,10 @@ async fn the_background_worker_sends_without_being_asked(backend: Backend) {
 }
 
 async fn configured_recipients_replace_the_attorneys(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_NOTIFY_EMAILS", "intake@firm.test, partner@firm.test")]).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.mail.notify = Some(vec!["intake@firm.test".into(), "partner@firm.test".into()])
+    })
+    .await;
     app.attorney("alex@firm.test").await;
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(app.drain_mail().await.sent, 3);
@@ -152,14 +159,14 @@ async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
     let sink = test_support::smtp::SmtpSink::start().await;
     sink.require_auth("mailer@firm.test", "p@ss/word");
     let url = format!("smtp://mailer%40firm.test:p%40ss%2Fword@127.0.0.1:{}?tls=none", sink.port);
-    let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url)]).await;
+    let app = TestApp::spawn_with(backend.clone(), |c| c.mail.transport = smtp(&url)).await;
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(app.drain_mail().await.sent, 2);
     assert!(sink.messages().iter().all(|m| m.authenticated_as.as_deref() == Some("mailer@firm.test")));
 
     // A wrong password is our misconfiguration: the mail waits for a fix instead of dying.
     let wrong = format!("smtp://mailer%40firm.test:wrong@127.0.0.1:{}?tls=none", sink.port);
-    let app = TestApp::spawn_with(backend, &[("INTAKE_SMTP_URL", &wrong)]).await;
+    let app = TestApp::spawn_with(backend, |c| c.mail.transport = smtp(&wrong)).await;
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     let report = app.drain_mail().await;
     assert_eq!((report.sent, report.retrying, report.dead), (0, 2, 0));
@@ -171,8 +178,11 @@ async fn smtp_credentials_from_the_url_are_used(backend: Backend) {
 async fn smtp_tls_settings_are_enforced(backend: Backend) {
     let sink = test_support::smtp::SmtpSink::start().await;
     for url in [format!("smtp://127.0.0.1:{}", sink.port), format!("smtps://127.0.0.1:{}", sink.port)] {
-        let app =
-            TestApp::spawn_with(backend.clone(), &[("INTAKE_SMTP_URL", &url), ("INTAKE_MAIL_MAX_ATTEMPTS", "5")]).await;
+        let app = TestApp::spawn_with(backend.clone(), |c| {
+            c.mail.transport = smtp(&url);
+            c.jobs.max_attempts = 5;
+        })
+        .await;
         app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
         let report = app.drain_mail().await;
         assert_eq!((report.sent, report.retrying), (0, 2), "{url}");
@@ -202,7 +212,7 @@ async fn concurrent_workers_send_each_mail_once(backend: Backend) {
 
 /// A graceful stop (SIGTERM, Ctrl-C) lets the worker finish the mails it is sending.
 async fn shutdown_finishes_the_mail_in_flight(backend: Backend) {
-    let mut app = TestApp::spawn_with(backend, &[("INTAKE_WORKER", "on")]).await;
+    let mut app = TestApp::spawn_with(backend, |c| c.run_worker = true).await;
     app.smtp.set_delay(Duration::from_millis(500));
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -243,4 +253,9 @@ async fn shutdown_does_not_wait_for_the_whole_queue(backend: Backend) {
     assert!(sent < 20, "the stop waited for the whole queue ({sent} sent)");
     assert_eq!(jobs.len(), 20, "nothing lost");
     assert!(jobs.iter().all(|j| matches!(j.state, JobState::Sent | JobState::Queued)));
+}
+
+/// The mail transport an operator's `INTAKE_SMTP_URL` describes.
+fn smtp(url: &str) -> api::infra::mail::MailTransport {
+    api::infra::mail::MailTransport::Smtp(api::infra::mail::SmtpSettings::from_url(url).unwrap())
 }

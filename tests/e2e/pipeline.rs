@@ -214,7 +214,8 @@ async fn metrics_are_exposed(backend: Backend) {
 }
 
 async fn replies_to_the_acknowledgement_go_where_configured(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_MAIL_REPLY_TO", "Intake Desk <desk@firm.test>")]).await;
+    let app =
+        TestApp::spawn_with(backend, |c| c.mail.reply_to = Some("Intake Desk <desk@firm.test>".parse().unwrap())).await;
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     app.drain_mail().await;
     let ack = app.smtp.messages().into_iter().find(|m| m.rcpt_to == ["ada@example.com"]).unwrap();

@@ -92,7 +92,7 @@ async fn repeated_queries_are_served_from_memory_until_a_change(backend: Backend
 /// A change Intake does not hear of (SQL by hand, another process on SQLite) waits out the
 /// age limit at most.
 async fn changes_made_behind_its_back_show_within_the_age_limit(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_READ_CACHE_MS", "300")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.read_cache_max_age = std::time::Duration::from_millis(300)).await;
     let alex = app.attorney("alex@firm.test").await;
     let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
     assert_eq!(names(&app.graphql(LIST, json!({}), Some(&alex)).await), ["Ada PENDING"]);
@@ -137,7 +137,7 @@ async fn replicas_hear_each_others_changes(backend: Backend) {
         eprintln!("SQLite is one process: replicas_hear_each_others_changes runs on PostgreSQL only");
         return;
     }
-    let app = TestApp::spawn_with(backend, &[("INTAKE_READ_CACHE_MS", "60000")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.read_cache_max_age = std::time::Duration::from_millis(60000)).await;
     let replica = app.replica().await;
     let (alex_id, alex) = app.attorney_with_id("alex@firm.test").await;
     let admin = app.admin_token().await;

@@ -10,7 +10,11 @@ use crate::{
     helpers::{Backend, PDF, TestApp, error_code, lead_input},
     on_both_backends,
 };
-use test_support::s3::S3Server;
+use api::{
+    app::config::Config,
+    infra::storage::{S3Settings, StorageSettings},
+};
+use test_support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 
 on_both_backends!(
     resumes_round_trip_through_s3,
@@ -20,16 +24,28 @@ on_both_backends!(
     database_failure_removes_the_object,
 );
 
-async fn spawn(backend: Backend, s3: &S3Server, extra: &[(&str, String)]) -> TestApp {
-    let mut vars = s3.env("intake/test");
-    vars.extend(extra.iter().cloned());
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    TestApp::spawn_with(backend, &vars).await
+/// The app storing its résumés in `s3` under the prefix `intake/test`; `configure` may change
+/// the rest (or the storage settings themselves).
+async fn spawn(backend: Backend, s3: &S3Server, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let settings = S3Settings {
+        bucket: BUCKET.into(),
+        prefix: "intake/test".into(),
+        endpoint: Some(s3.endpoint.clone()),
+        public_endpoint: None,
+        region: "us-east-1".into(),
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+    };
+    TestApp::spawn_with(backend, |c| {
+        c.storage = StorageSettings::S3(settings);
+        configure(c);
+    })
+    .await
 }
 
 async fn resumes_round_trip_through_s3(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(backend, &s3, &[]).await;
+    let app = spawn(backend, &s3, |_| {}).await;
     let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
 
@@ -70,7 +86,7 @@ async fn resumes_round_trip_through_s3(backend: Backend) {
 
 async fn large_resumes_are_uploaded_in_parts(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(backend, &s3, &[("INTAKE_MAX_UPLOAD_BYTES", (20 * 1024 * 1024).to_string())]).await;
+    let app = spawn(backend, &s3, |c| c.max_upload_bytes = 20 * 1024 * 1024).await;
     let mut big = PDF.to_vec();
     big.extend((0..12 * 1024 * 1024).map(|i| (i % 251) as u8));
     app.submit_lead(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", big.clone()).await;
@@ -81,7 +97,12 @@ async fn large_resumes_are_uploaded_in_parts(backend: Backend) {
 
 async fn wrong_credentials_fail_readiness(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(backend, &s3, &[("AWS_SECRET_ACCESS_KEY", "not-the-secret".into())]).await;
+    let app = spawn(backend, &s3, |c| {
+        if let StorageSettings::S3(s3) = &mut c.storage {
+            s3.secret_access_key = Some("not-the-secret".into());
+        }
+    })
+    .await;
     let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let report: serde_json::Value = ready.json().await.unwrap();
@@ -96,7 +117,7 @@ async fn wrong_credentials_fail_readiness(backend: Backend) {
 
 async fn store_down_means_no_lead(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(backend, &s3, &[]).await;
+    let app = spawn(backend, &s3, |_| {}).await;
     s3.stop();
     let started = Instant::now();
     let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
@@ -109,7 +130,7 @@ async fn store_down_means_no_lead(backend: Backend) {
 
 async fn database_failure_removes_the_object(backend: Backend) {
     let s3 = S3Server::start().await;
-    let app = spawn(backend, &s3, &[]).await;
+    let app = spawn(backend, &s3, |_| {}).await;
     app.state.db.execute_unprepared("DROP TABLE email_jobs").await.unwrap();
     let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
     assert_eq!(error_code(&body), "INTERNAL", "{body}");

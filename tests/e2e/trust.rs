@@ -5,6 +5,7 @@
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
+use api::infra::limits::Rate;
 use entity::user;
 use futures_util::SinkExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -154,11 +155,11 @@ async fn sockets_end_when_access_ends(backend: Backend) {
 
 /// Each operation is checked at the time it is sent, and the socket closes when its token expires.
 async fn a_socket_checks_every_operation_and_closes_at_token_expiry(backend: Backend) {
-    let short: crate::helpers::Tweak = Arc::new(|config| {
-        config.token_ttl = Duration::from_secs(3);
-        config.socket_init_timeout = Duration::from_secs(1);
-    });
-    let app = TestApp::spawn_configured(backend, &[], Some(short)).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.token_ttl = Duration::from_secs(3);
+        c.socket_init_timeout = Duration::from_secs(1);
+    })
+    .await;
     let token = app.attorney("alex@firm.test").await;
     let mut socket = signed_in_socket(&app.address, &token).await;
     assert_eq!(me_over(&mut socket, "1").await["payload"]["data"]["me"]["email"], "alex@firm.test");
@@ -177,10 +178,10 @@ async fn a_socket_checks_every_operation_and_closes_at_token_expiry(backend: Bac
 
 /// Shape limits, message size, and abuse limits keyed on the real client address.
 async fn sockets_have_the_limits_of_http(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        &[("INTAKE_LOGIN_RATE_LIMIT", "1/h"), ("INTAKE_LOGIN_BURST", "2"), ("INTAKE_TRUSTED_PROXIES", "127.0.0.1")],
-    )
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.login = Rate::parse("1/h", 2).unwrap();
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
     .await;
     // Signed in from another forwarded address, so that its login does not count below.
     let body = app
@@ -302,7 +303,7 @@ async fn token_refusals_all_read_the_same(backend: Backend) {
 /// A second password check in one operation, one batch or one socket message is refused
 /// before hashing; changePassword's guesses count against the sign-in allowance.
 async fn one_password_check_per_request(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_LOGIN_FAILURE_LIMIT", "2/h")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.limits.login_failures = Rate::parse("2/h", 2).unwrap()).await;
     let twice = "mutation($e: String!, $p: String!) { a: login(email: $e, password: $p) { accessToken } \
                  b: login(email: $e, password: $p) { accessToken } }";
     let body = app.graphql(twice, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD }), None).await;
@@ -352,10 +353,11 @@ fn client_from(address: &str) -> reqwest::Client {
 /// An attacker failing from one address slows that address only; the owner signs in from
 /// another. Failures from many addresses reach the account's ceiling.
 async fn failed_sign_ins_slow_the_address_not_the_owner(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        &[("INTAKE_LOGIN_FAILURE_LIMIT", "3/h"), ("INTAKE_LOGIN_ACCOUNT_LIMIT", "8/h"), ("INTAKE_LOGIN_BACKOFF", "20")],
-    )
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.login_failures = Rate::parse("3/h", 3).unwrap();
+        c.limits.account_failures = Rate::parse("8/h", 8).unwrap();
+        c.limits.login_backoff = std::time::Duration::from_secs(20);
+    })
     .await;
     let attacker = client_from("127.0.0.1");
     let login = |client: reqwest::Client, password: &'static str| {
@@ -393,7 +395,7 @@ async fn failed_sign_ins_slow_the_address_not_the_owner(backend: Backend) {
 /// Beyond INTAKE_ACK_PER_RECIPIENT acknowledgements in 24 h, a lead is still stored and the
 /// attorneys told, but the address gets no more mail, and the lead's history says so.
 async fn acknowledgements_to_one_address_are_capped(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_ACK_PER_RECIPIENT", "2")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.ack_per_recipient = 2).await;
     let mut ids = Vec::new();
     for email in ["victim@example.com", "Victim@Example.com", "VICTIM@example.com", "other@example.com"] {
         ids.push(app.submit_id(lead_input("Vic", "Tim", email)).await);
@@ -485,7 +487,7 @@ async fn account_updates_never_fail_for_a_busy_database(backend: Backend) {
 
 /// With INTAKE_OPS_ADDR, `/metrics` and the detailed `/readyz` are on that listener only.
 async fn the_operations_listener_keeps_metrics_off_the_public_port(backend: Backend) {
-    let app = TestApp::spawn_with(backend.clone(), &[("INTAKE_OPS_ADDR", "127.0.0.1:0")]).await;
+    let app = TestApp::spawn_with(backend.clone(), |c| c.ops_addr = Some("127.0.0.1:0".parse().unwrap())).await;
     let ops = app.ops_address.clone().expect("an operations listener");
     let get = |url: String| {
         let client = app.client.clone();
@@ -515,7 +517,7 @@ async fn the_operations_listener_keeps_metrics_off_the_public_port(backend: Back
 #[cfg_attr(not(intake_postgres), ignore = "no PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432")]
 async fn replicas_share_one_submit_allowance() {
     let backend = Backend::postgres();
-    let app = TestApp::spawn_with(backend, &[("INTAKE_SUBMIT_RATE_LIMIT", "1/h"), ("INTAKE_SUBMIT_BURST", "2")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.limits.submit = Rate::parse("1/h", 2).unwrap()).await;
     let replica = app.replica().await;
     let submit = |base: String| {
         let form = crate::helpers::submit_form(

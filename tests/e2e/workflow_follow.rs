@@ -177,7 +177,7 @@ async fn history_records_every_change(backend: Backend) {
 }
 
 async fn round_robin_takes_turns(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("INTAKE_ASSIGNMENT", "round_robin")]).await;
+    let app = TestApp::spawn_with(backend, |c| c.round_robin = true).await;
     let mut attorneys = Vec::new();
     for email in ["a1@firm.test", "a2@firm.test", "a3@firm.test"] {
         attorneys.push((email, app.attorney_with_id(email).await.0));
