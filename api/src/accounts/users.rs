@@ -24,6 +24,13 @@ pub struct AdminBootstrap {
     pub password: Option<String>,
 }
 
+impl Default for AdminBootstrap {
+    /// `admin@localhost` with a random password, printed once.
+    fn default() -> Self {
+        Self { email: "admin@localhost".into(), password: None }
+    }
+}
+
 pub struct NewUser {
     pub email: String,
     pub full_name: String,

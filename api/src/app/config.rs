@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::{
     accounts::users::AdminBootstrap,
+    infra::limits::{LimitSettings, Rate},
     infra::{
         db::DatabaseSettings,
         mail::{MailSettings, MailTransport, SmtpSettings},
@@ -21,7 +22,6 @@ use crate::{
     web::settings::WebSettings,
 };
 
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 const MIN_JWT_SECRET_BYTES: usize = 32;
 
 #[derive(Clone)]
@@ -91,6 +91,10 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
+        let (db_defaults, web_defaults) = (DatabaseSettings::default(), WebSettings::default());
+        let seconds_or = |name: &str, default: Duration, errors: &mut Vec<String>| {
+            Duration::from_secs(parse_or(&get, name, default.as_secs(), errors, "a number of seconds"))
+        };
 
         let data_dir = PathBuf::from(get("INTAKE_DATA_DIR").unwrap_or_else(|| "./data".into()));
         if let Err(e) = std::fs::create_dir_all(&data_dir) {
@@ -204,26 +208,25 @@ impl Config {
         });
 
         let max_upload_bytes =
-            parse_or(&get, "INTAKE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, &mut errors, "a number of bytes");
+            parse_or(&get, "INTAKE_MAX_UPLOAD_BYTES", web_defaults.max_upload_bytes, &mut errors, "a number of bytes");
         if max_upload_bytes == 0 {
             errors.push("INTAKE_MAX_UPLOAD_BYTES: must be greater than 0".into());
         }
         let db_max_connections =
-            parse_or(&get, "INTAKE_DB_MAX_CONNECTIONS", default_pool_size(), &mut errors, "a whole number");
-        let db_acquire_timeout =
-            Duration::from_secs(parse_or(&get, "INTAKE_DB_ACQUIRE_TIMEOUT", 10u64, &mut errors, "a number of seconds"));
-        let db_connect_timeout =
-            Duration::from_secs(parse_or(&get, "INTAKE_DB_CONNECT_TIMEOUT", 10u64, &mut errors, "a number of seconds"));
+            parse_or(&get, "INTAKE_DB_MAX_CONNECTIONS", db_defaults.max_connections, &mut errors, "a whole number");
+        let db_acquire_timeout = seconds_or("INTAKE_DB_ACQUIRE_TIMEOUT", db_defaults.acquire_timeout, &mut errors);
+        let db_connect_timeout = seconds_or("INTAKE_DB_CONNECT_TIMEOUT", db_defaults.connect_timeout, &mut errors);
         if db_max_connections == 0 {
             errors.push("INTAKE_DB_MAX_CONNECTIONS: must be greater than 0".into());
         }
 
+        let admin_defaults = AdminBootstrap::default();
         let admin_email = match get("INTAKE_ADMIN_EMAIL") {
             Some(raw) => crate::infra::validate::email(&raw).unwrap_or_else(|why| {
                 errors.push(format!("INTAKE_ADMIN_EMAIL: '{raw}': {why}"));
                 raw
             }),
-            None => "admin@localhost".into(),
+            None => admin_defaults.email,
         };
         let admin_password = get("INTAKE_ADMIN_PASSWORD");
         if let Some(Err(why)) = admin_password.as_deref().map(crate::infra::validate::password) {
@@ -257,26 +260,31 @@ impl Config {
             errors.push("INTAKE_MAIL_MAX_ATTEMPTS: must be at least 1".into());
         }
 
-        let rate = |name: &str, default: &str, burst_name: Option<(&str, u32)>, errors: &mut Vec<String>| {
-            let burst = match burst_name {
-                Some((burst_var, default_burst)) => parse_or(&get, burst_var, default_burst, errors, "a whole number"),
-                None => 0,
-            };
-            let raw = get(name).unwrap_or_else(|| default.to_owned());
+        // A rate's burst has a variable of its own for the per-address limits; a failure
+        // allowance's burst is its count.
+        let rate = |name: &str, default: Rate, burst_var: Option<&str>, errors: &mut Vec<String>| {
+            let burst = burst_var.map(|var| parse_or(&get, var, default.burst, errors, "a whole number"));
+            let Some(raw) = get(name) else { return Rate { burst: burst.unwrap_or(default.burst), ..default } };
             let count_as_burst = raw.split('/').next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
-            crate::infra::limits::Rate::parse(&raw, if burst_name.is_some() { burst } else { count_as_burst })
-                .unwrap_or_else(|e| {
-                    errors.push(format!("{name}: {e}"));
-                    crate::infra::limits::Rate::parse(default, 1).expect("valid default")
-                })
+            Rate::parse(&raw, burst.unwrap_or(count_as_burst)).unwrap_or_else(|e| {
+                errors.push(format!("{name}: {e}"));
+                default
+            })
         };
-        let limits = crate::infra::limits::LimitSettings {
-            submit: rate("INTAKE_SUBMIT_RATE_LIMIT", "5/min", Some(("INTAKE_SUBMIT_BURST", 10)), &mut errors),
-            login: rate("INTAKE_LOGIN_RATE_LIMIT", "10/min", Some(("INTAKE_LOGIN_BURST", 20)), &mut errors),
-            login_failures: rate("INTAKE_LOGIN_FAILURE_LIMIT", "5/h", None, &mut errors),
-            login_backoff: seconds("INTAKE_LOGIN_BACKOFF", 30, &mut errors),
-            account_failures: rate("INTAKE_LOGIN_ACCOUNT_LIMIT", "50/h", None, &mut errors),
-            ipv6_prefix: parse_or(&get, "INTAKE_IPV6_PREFIX", 64u8, &mut errors, "a prefix length from 1 to 128"),
+        let defaults = LimitSettings::default();
+        let limits = LimitSettings {
+            submit: rate("INTAKE_SUBMIT_RATE_LIMIT", defaults.submit, Some("INTAKE_SUBMIT_BURST"), &mut errors),
+            login: rate("INTAKE_LOGIN_RATE_LIMIT", defaults.login, Some("INTAKE_LOGIN_BURST"), &mut errors),
+            login_failures: rate("INTAKE_LOGIN_FAILURE_LIMIT", defaults.login_failures, None, &mut errors),
+            login_backoff: seconds("INTAKE_LOGIN_BACKOFF", defaults.login_backoff.as_secs(), &mut errors),
+            account_failures: rate("INTAKE_LOGIN_ACCOUNT_LIMIT", defaults.account_failures, None, &mut errors),
+            ipv6_prefix: parse_or(
+                &get,
+                "INTAKE_IPV6_PREFIX",
+                defaults.ipv6_prefix,
+                &mut errors,
+                "a prefix length from 1 to 128",
+            ),
         };
         if limits.ipv6_prefix == 0 || limits.ipv6_prefix > 128 {
             errors.push("INTAKE_IPV6_PREFIX: must be from 1 to 128".into());
@@ -329,14 +337,13 @@ impl Config {
             })
             .unwrap_or_default();
         let introspection = on_off(&get, "INTAKE_INTROSPECTION", &mut errors);
-        let request_timeout =
-            Duration::from_secs(parse_or(&get, "INTAKE_REQUEST_TIMEOUT", 60u64, &mut errors, "a number of seconds"));
+        let request_timeout = seconds_or("INTAKE_REQUEST_TIMEOUT", web_defaults.request_timeout, &mut errors);
         let public_form = on_off(&get, "INTAKE_FORM", &mut errors);
         let run_worker = on_off(&get, "INTAKE_WORKER", &mut errors);
         let read_cache_max_age = Duration::from_millis(parse_or(
             &get,
             "INTAKE_READ_CACHE_MS",
-            1000u64,
+            web_defaults.read_cache_max_age.as_millis() as u64,
             &mut errors,
             "a number of milliseconds (0 turns the cache off)",
         ));
@@ -370,7 +377,7 @@ impl Config {
             jobs,
             firm_name,
             token_ttl: Duration::from_secs(30 * 60),
-            socket_init_timeout: Duration::from_secs(10),
+            socket_init_timeout: web_defaults.socket_init_timeout,
             download_link_ttl: Duration::from_secs(15 * 60),
             limits,
             trusted_proxies,
@@ -413,13 +420,6 @@ impl Config {
     pub fn is_embedded_database(&self) -> bool {
         self.database.is_embedded()
     }
-}
-
-/// Four connections per core, within 4..=32: enough for requests waiting on the database
-/// while others compute, without swamping a small PostgreSQL.
-fn default_pool_size() -> u32 {
-    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
-    (cores * 4).clamp(4, 32)
 }
 
 /// A switch that is on unless set to `off` (or `false`, `0`).
@@ -536,7 +536,7 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:8000");
         assert!(c.jwt_secret.len() >= 32);
         assert!(matches!(c.mail.transport, MailTransport::Files(_)));
-        assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert_eq!(c.max_upload_bytes, WebSettings::default().max_upload_bytes);
     }
 
     #[test]

@@ -22,6 +22,20 @@ pub struct DatabaseSettings {
     pub connect_timeout: Duration,
 }
 
+impl Default for DatabaseSettings {
+    /// The embedded SQLite in `./data`; four connections per core (4 to 32): enough for requests
+    /// waiting on the database while others compute, without swamping a small PostgreSQL.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
+        Self {
+            url: "sqlite://./data/intake.db?mode=rwc".into(),
+            max_connections: (cores * 4).clamp(4, 32),
+            acquire_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl DatabaseSettings {
     pub fn is_embedded(&self) -> bool {
         self.url.starts_with("sqlite:")

@@ -78,6 +78,23 @@ pub struct LimitSettings {
     pub ipv6_prefix: u8,
 }
 
+impl Default for LimitSettings {
+    /// 5 submissions a minute per address (bursts of 10); 10 sign-in attempts a minute (bursts
+    /// of 20); 5 failures an hour per account and address, then 30 s doubling; 50 failures an
+    /// hour per account; IPv6 per /64.
+    fn default() -> Self {
+        let rate = |raw: &str, burst: u32| Rate::parse(raw, burst).expect("a valid default");
+        Self {
+            submit: rate("5/min", 10),
+            login: rate("10/min", 20),
+            login_failures: rate("5/h", 5),
+            login_backoff: Duration::from_secs(30),
+            account_failures: rate("50/h", 50),
+            ipv6_prefix: 64,
+        }
+    }
+}
+
 pub struct Limits {
     settings: LimitSettings,
     store: Store,

@@ -27,6 +27,13 @@ pub enum StorageSettings {
     S3(S3Settings),
 }
 
+impl Default for StorageSettings {
+    /// The local disk, in `./data/uploads`.
+    fn default() -> Self {
+        Self::Local(PathBuf::from("./data/uploads"))
+    }
+}
+
 #[derive(Clone)]
 pub struct S3Settings {
     pub bucket: String,

@@ -23,3 +23,21 @@ pub struct WebSettings {
     /// Where `/metrics` and the detailed `/readyz` go instead of the public listener.
     pub ops_addr: Option<SocketAddr>,
 }
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8000".into(),
+            public_form: true,
+            firm_name: "Intake".into(),
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            introspection: true,
+            request_timeout: Duration::from_secs(60),
+            read_cache_max_age: Duration::from_millis(1000),
+            max_upload_bytes: 10 * 1024 * 1024,
+            socket_init_timeout: Duration::from_secs(10),
+            ops_addr: None,
+        }
+    }
+}

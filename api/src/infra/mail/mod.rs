@@ -21,6 +21,18 @@ pub struct MailSettings {
     pub notify: Option<Vec<String>>,
 }
 
+impl Default for MailSettings {
+    /// `.eml` files in `./data/mail`, from `Intake <no-reply@localhost>`, to the attorneys.
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Files(PathBuf::from("./data/mail")),
+            from: "Intake <no-reply@localhost>".parse().expect("a valid mailbox"),
+            reply_to: None,
+            notify: None,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub enum MailTransport {
     Smtp(SmtpSettings),
