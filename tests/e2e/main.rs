@@ -1,7 +1,10 @@
 //! End-to-end tests: the real server over HTTP, a real database (SQLite, and PostgreSQL when
 //! TEST_DATABASE_URL is set), a real SMTP conversation. One binary, so it links once.
 
-mod helpers;
+// The harness lives in the test-support crate (shared with the benchmarks); `crate::helpers`
+// names it here.
+use test_support::app as helpers;
+pub use test_support::on_both_backends;
 
 mod abuse;
 mod access;

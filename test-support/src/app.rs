@@ -19,7 +19,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use test_support::smtp::SmtpSink;
+use crate::smtp::SmtpSink;
 
 pub const ADMIN_EMAIL: &str = "admin@firm.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -55,12 +55,12 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test]
             async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
+                super::$name($crate::app::Backend::Sqlite).await
             }
             #[tokio::test]
             #[cfg_attr(not(intake_postgres), ignore = "no PostgreSQL: set TEST_DATABASE_URL or run one on 127.0.0.1:5432")]
             async fn postgres() {
-                super::$name($crate::helpers::Backend::postgres()).await
+                super::$name($crate::app::Backend::postgres()).await
             }
         }
     )*};
