@@ -46,7 +46,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone)]
 pub struct HttpState {
-    pub app: AppState,
+    /// Behind an `Arc`: the router clones the state for every request, and the services hold
+    /// many shared counters (pools, channels) that would each be touched by a deep clone.
+    pub app: Arc<AppState>,
     pub schema: IntakeSchema,
     pub parses: Arc<ParseCache>,
     pub answers: Arc<Answers>,
@@ -79,7 +81,7 @@ pub fn router(app: AppState) -> Router {
     let router = router
         .with_state(HttpState {
             answers: Arc::new(Answers::new(app.settings.read_cache_max_age)),
-            app,
+            app: Arc::new(app),
             schema,
             parses: Arc::new(ParseCache::default()),
             persisted: Arc::new(PersistedQueries::default()),
