@@ -79,8 +79,7 @@ pub async fn get(
         Ok(request) => request,
         Err(message) => return bad_request(format, &message),
     };
-    let headers = request_headers(headers);
-    run(&state, peer, &headers, BatchRequest::Single(request), format, Method::Get).await
+    run(&state, peer, headers, BatchRequest::Single(request), format, Method::Get).await
 }
 
 /// `POST /graphql`: JSON, or a multipart upload.
@@ -151,20 +150,7 @@ pub async fn post(
             }
         }
     };
-    run(&state, peer, &request_headers(&headers), request, format, Method::Post).await
-}
-
-/// What `run` needs of the request's headers.
-struct RequestHeaders {
-    forwarded: HeaderMap,
-    authorization: Option<String>,
-}
-
-fn request_headers(headers: &HeaderMap) -> RequestHeaders {
-    RequestHeaders {
-        forwarded: headers.clone(),
-        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
-    }
+    run(&state, peer, &headers, request, format, Method::Post).await
 }
 
 /// Everything after parsing, for GET and POST alike: persisted queries, shape checks, the
@@ -172,7 +158,7 @@ fn request_headers(headers: &HeaderMap) -> RequestHeaders {
 async fn run(
     state: &HttpState,
     peer: SocketAddr,
-    headers: &RequestHeaders,
+    headers: &HeaderMap,
     mut request: BatchRequest,
     format: Format,
     method: Method,
@@ -226,10 +212,11 @@ async fn run(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let client = client_ip::resolve(peer.ip(), &headers.forwarded, &state.app.settings.trusted_proxies);
+    let client = client_ip::resolve(peer.ip(), headers, &state.app.settings.trusted_proxies);
 
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let read = state.app.freshness.now();
-    let session = match Session::resolve(headers.authorization.as_deref(), &state.app.accounts, read).await {
+    let session = match Session::resolve(authorization, &state.app.accounts, read).await {
         Ok(session) => session,
         Err(e) => {
             return error_body(format, StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);
