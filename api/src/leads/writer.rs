@@ -171,26 +171,24 @@ async fn cap_acknowledgements(
     }
     let backend = txn.get_database_backend();
     let values: Vec<sea_orm::Value> = addresses.iter().map(|a| a.as_str().into()).collect();
-    let placeholders = |first: usize| -> String {
-        (first..first + values.len())
-            .map(|i| if backend == DatabaseBackend::Postgres { format!("${i}") } else { "?".into() })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if backend == DatabaseBackend::Postgres {
-        let rows = placeholders(1).split(", ").map(|p| format!("({p})")).collect::<Vec<_>>().join(", ");
+    let postgres = backend == DatabaseBackend::Postgres;
+    // `$1…$n` on PostgreSQL, `?` on SQLite; the cut-off time is bound last.
+    let placeholder = |i: usize| if postgres { format!("${i}") } else { "?".to_owned() };
+    let addressed: Vec<String> = (1..=values.len()).map(placeholder).collect();
+    if postgres {
+        let rows = addressed.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(", ");
         let lock = format!(
             "SELECT pg_advisory_xact_lock(k) FROM \
              (SELECT hashtext('intake-ack:' || a) AS k FROM (VALUES {rows}) AS t(a) ORDER BY k) AS s"
         );
         txn.query_all_raw(Statement::from_sql_and_values(backend, lock, values.clone())).await?;
     }
-    let since = if backend == DatabaseBackend::Postgres { format!("${}", values.len() + 1) } else { "?".into() };
     let count = format!(
         "SELECT LOWER(recipient) AS address, COUNT(*) AS sent FROM email_jobs \
-         WHERE kind = 'lead_acknowledgement' AND LOWER(recipient) IN ({}) AND created_at >= {since} \
+         WHERE kind = 'lead_acknowledgement' AND LOWER(recipient) IN ({}) AND created_at >= {} \
          GROUP BY LOWER(recipient)",
-        placeholders(1)
+        addressed.join(", "),
+        placeholder(values.len() + 1)
     );
     let mut bound = values;
     bound.push((now - chrono::Duration::hours(24)).into());
