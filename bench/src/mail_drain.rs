@@ -69,7 +69,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
         resume_file_name: "cv.pdf".into(),
         submitted_at: api::infra::clock::now(),
         lead_url: "http://localhost:8000/graphql".into(),
-        duplicate_of: None,
+        ..LeadMail::default()
     })?;
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk
@@ -79,6 +79,7 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
                 kind: entity::email_job::EmailKind::LeadAcknowledgement,
                 recipient: format!("prospect{i}@example.com"),
                 payload: payload.clone(),
+                run_at: None,
             })
             .collect();
         queue::enqueue(&database, jobs, api::infra::clock::now()).await.context("queueing")?;

@@ -10,6 +10,7 @@
 //! `serve-floor`), so that they run the code the benchmark was built with.
 
 mod cold_start;
+mod conflicts;
 mod fixtures;
 mod floor;
 mod load;
@@ -24,7 +25,8 @@ use std::process::ExitCode;
 
 use fixtures::Backend;
 
-const USAGE: &str = "usage: bench all | submit | reads | uploads | cold-start | mail-drain [count] [concurrency]
+const USAGE: &str =
+    "usage: bench all | submit | reads | uploads | cold-start | conflicts | mail-drain [count] [concurrency]
   BENCH_DATABASE_URL  a PostgreSQL server URL: also measure on PostgreSQL
   BENCH_SECONDS       length of each load run (default 20)";
 
@@ -67,6 +69,7 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
         Some("reads") => reads::run(&Backend::available(), seconds).await?,
         Some("uploads") => uploads::run(seconds).await?,
         Some("cold-start") => cold_start::run(&Backend::available()).await?,
+        Some("conflicts") => conflicts::run(&Backend::available(), seconds).await?,
         Some("mail-drain") => mail_drain::run(&Backend::available(), number(1, 10_000)?, number(2, 8)?).await?,
         _ => anyhow::bail!("{USAGE}"),
     };
@@ -78,6 +81,7 @@ async fn all(seconds: u64) -> anyhow::Result<()> {
     let backends = Backend::available();
     let sections = vec![
         submit::run(&backends, seconds).await?,
+        conflicts::run(&backends, seconds).await?,
         reads::run(&backends, seconds).await?,
         uploads::run(seconds.min(10)).await?,
         cold_start::run(&backends).await?,

@@ -116,12 +116,9 @@ async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
                 resume_size_bytes: 100 * 1024,
                 created_at: at,
                 updated_at: at,
-                reached_out_at: None,
-                reached_out_by: None,
-                client_submission_id: None,
-                assigned_to: None,
-                duplicate_of: None,
                 email_key: format!("prospect{i}@example.com"),
+                name_key: format!("first{i} last{i}"),
+                ..lead::Model::default()
             })
         });
         lead::Entity::insert_many(rows).exec_without_returning(&state.db).await?;

@@ -3,7 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{Database, EntityTrait, PaginatorTrait};
+use entity::email_job::EmailKind;
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::{
     fixtures::{self, Backend, RunDb},
@@ -30,7 +31,7 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
          in `bench/src/floor.rs`; \"Intake API\" is `intake serve --no-worker` (an API replica); \"Intake embedded\" \
          is plain `intake serve`, whose in-process mail worker writes both mails as `.eml` files while the load runs. \
          Every request is checked (HTTP 200, no GraphQL `errors`), and afterwards the database must hold one lead \
-         and two email jobs per success.\n",
+         and two email jobs per success (plus the two reminders the default 24-hour response target schedules).\n",
     );
     let mut rows = Vec::new();
     for backend in backends {
@@ -54,7 +55,17 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
 }
 
 async fn one(backend: &Backend, kind: Kind, label: &'static str, seconds: u64) -> anyhow::Result<Outcome> {
-    let db = RunDb::create(backend).await?;
+    measure(RunDb::create(backend).await?, backend, kind, label, seconds).await
+}
+
+/// One run of the load on `db` (fresh, or prepared by the caller).
+pub async fn measure(
+    db: RunDb,
+    backend: &Backend,
+    kind: Kind,
+    label: &'static str,
+    seconds: u64,
+) -> anyhow::Result<Outcome> {
     let server = Server::start(kind, &db.env(), db.path()).await?;
     let file = Arc::new(fixtures::pdf(FILE_BYTES));
     let make: load::MakeRequest = Arc::new(move |n| fixtures::submit_request(fixtures::submit_body(n, &file)));
@@ -68,12 +79,17 @@ async fn one(backend: &Backend, kind: Kind, label: &'static str, seconds: u64) -
     let config = db.config();
     let conn = Database::connect(&config.database.url).await?;
     let leads = entity::lead::Entity::find().count(&conn).await?;
-    let jobs = entity::email_job::Entity::find().count(&conn).await?;
+    let jobs = |kinds: [EmailKind; 2]| {
+        entity::email_job::Entity::find().filter(entity::email_job::Column::Kind.is_in(kinds)).count(&conn)
+    };
+    let mails = jobs([EmailKind::LeadAcknowledgement, EmailKind::LeadNotification]).await?;
+    let chasers = jobs([EmailKind::ResponseReminder, EmailKind::ResponseEscalation]).await?;
     conn.close().await?;
     let expected = warmup.ok + stats.ok;
     anyhow::ensure!(
-        leads == expected && jobs == 2 * expected,
-        "{label} on {}: {expected} submissions succeeded but {leads} leads and {jobs} jobs are stored",
+        leads == expected && mails == 2 * expected && chasers == 2 * expected,
+        "{label} on {}: {expected} submissions succeeded but {leads} leads, {mails} mails and {chasers} \
+         reminders are stored",
         backend.label()
     );
     db.drop_database().await?;

@@ -9,6 +9,22 @@ pub enum EmailKind {
     /// To an attorney: "a new lead arrived".
     #[sea_orm(string_value = "lead_notification")]
     LeadNotification,
+    /// To the assignee (or the notification list): the lead is still waiting at its deadline.
+    #[sea_orm(string_value = "response_reminder")]
+    ResponseReminder,
+    /// To the admins: the lead is still waiting at twice its deadline.
+    #[sea_orm(string_value = "response_escalation")]
+    ResponseEscalation,
+    /// To a user a lead was just assigned to by someone else.
+    #[sea_orm(string_value = "lead_assigned")]
+    LeadAssigned,
+}
+
+impl EmailKind {
+    /// Mails that chase a lead's first response: moot once it is answered.
+    pub fn is_chaser(self) -> bool {
+        matches!(self, Self::ResponseReminder | Self::ResponseEscalation)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
@@ -22,6 +38,9 @@ pub enum JobState {
     /// Gave up: permanent rejection or attempts exhausted; `last_error` says why.
     #[sea_orm(string_value = "dead")]
     Dead,
+    /// Dropped unsent: no longer needed (a reminder for a lead answered before it fell due).
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,15 +1,61 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum LeadStatus {
+    #[default]
     #[sea_orm(string_value = "pending")]
     Pending,
     #[sea_orm(string_value = "reached_out")]
     ReachedOut,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// Where the lead's conflict-of-interest check stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
+pub enum ConflictState {
+    /// Nothing in the register or other people's leads matched.
+    #[default]
+    #[sea_orm(string_value = "clear")]
+    Clear,
+    /// Something matched; an attorney must decide.
+    #[sea_orm(string_value = "possible_conflict")]
+    PossibleConflict,
+    #[sea_orm(string_value = "cleared")]
+    Cleared,
+    #[sea_orm(string_value = "conflict")]
+    Conflict,
+}
+
+/// What came of the lead for the firm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum LeadOutcome {
+    #[default]
+    #[sea_orm(string_value = "open")]
+    Open,
+    #[sea_orm(string_value = "consultation_scheduled")]
+    ConsultationScheduled,
+    #[sea_orm(string_value = "retained")]
+    Retained,
+    #[sea_orm(string_value = "declined")]
+    Declined,
+    #[sea_orm(string_value = "referred_out")]
+    ReferredOut,
+    #[sea_orm(string_value = "no_response")]
+    NoResponse,
+}
+
+impl LeadOutcome {
+    /// The lead's intake is over: no reminder is due any more, and it counts in the conversion
+    /// rate.
+    pub fn is_decided(self) -> bool {
+        !matches!(self, Self::Open | Self::ConsultationScheduled)
+    }
+}
+
+/// `Default` is for fixtures (tests, benchmarks) that fill in what they care about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "leads")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -39,6 +85,22 @@ pub struct Model {
     pub duplicate_of: Option<Uuid>,
     /// `email` in lower case: how repeat submissions are found.
     pub email_key: String,
+    /// The name as the conflict check compares it (see `leads/conflicts/keys.rs`).
+    pub name_key: String,
+    pub conflict_state: ConflictState,
+    /// What the last check found, as `leads::conflicts::Hit`s; null before the first check.
+    pub conflict_hits: Option<Json>,
+    /// Null for leads submitted before conflict checks existed and never checked since.
+    pub conflict_checked_at: Option<DateTimeUtc>,
+    pub conflict_decided_by: Option<Uuid>,
+    pub conflict_decided_at: Option<DateTimeUtc>,
+    pub conflict_note: Option<String>,
+    pub outcome: LeadOutcome,
+    pub outcome_reason: Option<String>,
+    pub outcome_at: Option<DateTimeUtc>,
+    pub outcome_by: Option<Uuid>,
+    /// The response deadline; null when the firm has none.
+    pub respond_by: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

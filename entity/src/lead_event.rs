@@ -23,6 +23,14 @@ pub enum EventKind {
     /// No acknowledgement was queued: the prospect's address had as many as allowed lately.
     #[sea_orm(string_value = "acknowledgement_capped")]
     AcknowledgementCapped,
+    /// The conflict check ran (at submission or again on request).
+    #[sea_orm(string_value = "conflict_checked")]
+    ConflictChecked,
+    /// An attorney decided a possible conflict.
+    #[sea_orm(string_value = "conflict_resolved")]
+    ConflictResolved,
+    #[sea_orm(string_value = "outcome_set")]
+    OutcomeSet,
 }
 
 /// Who did it: a signed-in user, the system (worker, round-robin), or the prospect.

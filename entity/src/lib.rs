@@ -1,5 +1,7 @@
 //! SeaORM entities: one module per table.
 
+pub mod conflict_key;
+pub mod conflict_party;
 pub mod email_job;
 pub mod lead;
 pub mod lead_event;

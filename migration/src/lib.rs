@@ -8,6 +8,7 @@ mod m20261121_000003_create_email_jobs;
 mod m20261121_000004_sessions_and_idempotency;
 mod m20261121_000005_attorney_workflow;
 mod m20261129_000006_abuse_limits;
+mod m20261129_000007_intake_duties;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_sessions_and_idempotency::Migration),
             Box::new(m20261121_000005_attorney_workflow::Migration),
             Box::new(m20261129_000006_abuse_limits::Migration),
+            Box::new(m20261129_000007_intake_duties::Migration),
         ]
     }
 }

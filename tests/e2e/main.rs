@@ -9,6 +9,7 @@ pub use test_support::on_both_backends;
 mod abuse;
 mod access;
 mod cli;
+mod duties;
 mod errors;
 mod files;
 mod form_browser;

@@ -39,7 +39,7 @@ async fn enqueue(app: &TestApp, n: usize) -> HashSet<String> {
         resume_file_name: "cv.pdf".into(),
         submitted_at: api::infra::clock::now(),
         lead_url: "http://localhost/graphql".into(),
-        duplicate_of: None,
+        ..LeadMail::default()
     })
     .unwrap();
     let jobs = (0..n)
@@ -48,6 +48,7 @@ async fn enqueue(app: &TestApp, n: usize) -> HashSet<String> {
             kind: EmailKind::LeadAcknowledgement,
             recipient: format!("prospect{i}@example.com"),
             payload: payload.clone(),
+            run_at: None,
         })
         .collect();
     queue::enqueue(&app.state.db, jobs, api::infra::clock::now()).await.unwrap();
@@ -128,7 +129,8 @@ async fn an_smtp_outage_is_ridden_out(backend: Backend) {
 }
 
 async fn admins_see_and_retry_the_queue(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // The queue as it was before response deadlines: just the two mails of a submission.
+    let app = TestApp::spawn_with(backend, |c| c.deadline.target = None).await;
     let attorney = app.attorney("alex@firm.test").await;
     let admin = app.admin_token().await;
     app.smtp.reject("ada@example.com");

@@ -95,7 +95,7 @@ async fn history_records_every_change(backend: Backend) {
     let mut mails = kinds[6..9].to_vec();
     mails.sort();
     assert_eq!(mails, ["EMAIL_FAILED", "EMAIL_SENT", "EMAIL_SENT"], "{lead}");
-    assert_eq!(kinds[9..], ["SUBMITTED"]);
+    assert_eq!(kinds[9..], ["CONFLICT_CHECKED", "SUBMITTED"], "the check is recorded with the submission");
     let events = lead["history"].as_array().unwrap();
     let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
@@ -108,8 +108,9 @@ async fn history_records_every_change(backend: Backend) {
         assert_eq!(event["actor"]["kind"], "SYSTEM");
         assert_eq!(event["actor"]["name"], "system");
     }
-    assert_eq!(events[9]["actor"]["kind"], "PROSPECT");
-    assert_eq!(events[9]["actor"]["name"], "prospect");
+    assert_eq!(events[9]["actor"]["kind"], "SYSTEM", "the conflict check");
+    assert_eq!(events[10]["actor"]["kind"], "PROSPECT");
+    assert_eq!(events[10]["actor"]["name"], "prospect");
 
     assert_eq!(events[0]["note"]["body"], "Called, left a voicemail.");
     assert_eq!(
@@ -169,7 +170,7 @@ async fn history_records_every_change(backend: Backend) {
         .await;
     assert_eq!((error_code(&exe), error_field(&exe)), ("UNSUPPORTED_FILE_TYPE", "resume"), "{exe}");
     let after = history(&app, &token, &id).await;
-    assert_eq!(after["history"].as_array().unwrap().len(), 10, "nothing recorded for refused changes");
+    assert_eq!(after["history"].as_array().unwrap().len(), 11, "nothing recorded for refused changes");
     assert_eq!(after["firstName"], "Adah");
     // Without a staff sign-in, none of it.
     let anonymous = app.graphql(note, json!({ "id": id, "b": "x" }), None).await;
@@ -203,10 +204,16 @@ async fn round_robin_takes_turns(backend: Backend) {
         assert_eq!(count_for(id.clone()).await, 3, "{email} got a fair share");
     }
 
-    // Each notification goes to the assignee alone; the admin gets none.
+    // Each notification goes to the assignee alone, with a mail saying the lead is theirs; the
+    // admin gets none.
     app.drain_mail().await;
     let mut notified: HashMap<String, usize> = HashMap::new();
+    let mut told: HashMap<String, usize> = HashMap::new();
     for mail in app.smtp.messages() {
+        if mail.header("Subject").starts_with("Assigned to you") {
+            *told.entry(mail.rcpt_to.join(",")).or_default() += 1;
+            continue;
+        }
         for to in &mail.rcpt_to {
             if to.ends_with("@firm.test") {
                 *notified.entry(to.clone()).or_default() += 1;
@@ -216,6 +223,8 @@ async fn round_robin_takes_turns(backend: Backend) {
     assert_eq!(notified.len(), 3, "{notified:?}");
     assert!(notified.values().all(|&n| n == 3), "{notified:?}");
     assert!(!notified.contains_key(ADMIN_EMAIL));
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(told.values().all(|&n| n == 3), "{told:?}");
     let lead = history(&app, &admin, &ids[0]).await;
     let assigned = lead["history"].as_array().unwrap().iter().find(|e| e["kind"] == "ASSIGNED").unwrap();
     assert_eq!(assigned["actor"]["kind"], "SYSTEM");
@@ -252,7 +261,8 @@ async fn repeat_submissions_are_linked(backend: Backend) {
     for repeat in [&second, &third] {
         let lead = look(repeat.clone()).await;
         assert_eq!(lead["duplicateOf"]["id"], first.as_str());
-        assert_eq!(lead["history"][0]["duplicateOfId"], first.as_str());
+        let submitted = lead["history"].as_array().unwrap().iter().find(|e| e["kind"] == "SUBMITTED").unwrap().clone();
+        assert_eq!(submitted["duplicateOfId"], first.as_str());
     }
     let unrelated = look(other).await;
     assert!(unrelated["duplicateOf"].is_null() && unrelated["duplicates"] == json!([]));

@@ -35,10 +35,10 @@ fn row(created: &str, reached: Option<(&str, Uuid)>, assigned: Option<Uuid>) -> 
         updated_at: at(created),
         reached_out_at: reached.map(|(t, _)| at(t)),
         reached_out_by: reached.map(|(_, by)| by),
-        client_submission_id: None,
         assigned_to: assigned,
-        duplicate_of: None,
         email_key: format!("{id}@example.com"),
+        name_key: "p q".into(),
+        ..lead::Model::default()
     })
 }
 

@@ -10,6 +10,7 @@ use crate::{
     app::config::Config,
     app::startup::{self, Application},
     app::telemetry,
+    leads::conflicts::register,
 };
 
 #[derive(Parser)]
@@ -39,6 +40,22 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage the conflict register.
+    Conflicts {
+        #[command(subcommand)]
+        command: ConflictsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConflictsCommand {
+    /// Add the parties of a CSV file (columns name,email,organization,role,note and a header
+    /// row; role CLIENT, FORMER_CLIENT, ADVERSE_PARTY or RELATED_PARTY). With one bad row,
+    /// every bad row is reported by line number and nothing is stored.
+    Import {
+        /// The CSV file; `-` reads standard input.
+        file: std::path::PathBuf,
     },
 }
 
@@ -87,6 +104,7 @@ pub async fn run_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
         Command::Migrate => migrate(config).await,
         Command::Health => crate::app::health_probe::check(config.addr).await,
         Command::User { command: UserCommand::Add { email, name, role } } => add_user(config, email, name, role).await,
+        Command::Conflicts { command: ConflictsCommand::Import { file } } => import_conflicts(config, file).await,
         Command::Schema => unreachable!("handled above"),
     };
     match result {
@@ -125,4 +143,25 @@ async fn add_user(config: Config, email: String, name: String, role: RoleArg) ->
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("created {} ({})", user.email, crate::accounts::tokens::role_name(user.role).to_lowercase());
     Ok(())
+}
+
+async fn import_conflicts(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
+    let reader: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?)
+    };
+    let state = startup::connect(&config).await?;
+    match register::import_csv(&state.db, &state.announcer, reader).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        Ok(count) => {
+            println!("imported {count} parties into the conflict register");
+            Ok(())
+        }
+        Err(bad) => {
+            for row in &bad {
+                eprintln!("{}:{}: {}", file.display(), row.line, row.message);
+            }
+            anyhow::bail!("{} bad row(s): nothing was imported; correct them and import the file again", bad.len())
+        }
+    }
 }

@@ -18,6 +18,7 @@ use crate::{
         secrets,
         storage::{S3Settings, StorageSettings},
     },
+    leads::deadline::{self, BusinessHours, DeadlineSettings},
     leads::outbox::JobSettings,
     web::settings::WebSettings,
 };
@@ -61,6 +62,8 @@ pub struct Config {
     pub ops_addr: Option<SocketAddr>,
     /// `serve` runs the mail worker in its process (`INTAKE_WORKER`, and not `--no-worker`).
     pub run_worker: bool,
+    /// `INTAKE_RESPONSE_TARGET`, `INTAKE_BUSINESS_HOURS`.
+    pub deadline: DeadlineSettings,
 }
 
 impl fmt::Debug for Config {
@@ -356,6 +359,18 @@ impl Config {
             }
         };
 
+        let deadline_defaults = DeadlineSettings::default();
+        let target = match get("INTAKE_RESPONSE_TARGET") {
+            None => deadline_defaults.target,
+            Some(text) => deadline::parse_target(&text).unwrap_or_else(|e| {
+                errors.push(format!("INTAKE_RESPONSE_TARGET: {e}"));
+                None
+            }),
+        };
+        let business_hours = get("INTAKE_BUSINESS_HOURS").filter(|t| !t.trim().is_empty()).and_then(|text| {
+            text.parse::<BusinessHours>().map_err(|e| errors.push(format!("INTAKE_BUSINESS_HOURS: {e}"))).ok()
+        });
+
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -390,6 +405,7 @@ impl Config {
             ack_per_recipient,
             ops_addr,
             run_worker,
+            deadline: DeadlineSettings { target, business_hours },
         })
     }
 
@@ -540,17 +556,39 @@ mod tests {
     }
 
     #[test]
+    fn response_deadlines() {
+        let four = config(&[
+            ("INTAKE_RESPONSE_TARGET", "4h"),
+            ("INTAKE_BUSINESS_HOURS", "Mon-Fri 09:00-17:30 America/New_York"),
+        ])
+        .unwrap();
+        assert_eq!(four.deadline.target, Some(Duration::from_secs(4 * 3600)));
+        assert!(four.deadline.business_hours.is_some());
+        assert_eq!(config(&[("INTAKE_RESPONSE_TARGET", "off")]).unwrap().deadline.target, None);
+        assert_eq!(config(&[]).unwrap().deadline, DeadlineSettings::default());
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_variable() {
         let err = config(&[
             ("INTAKE_ADDR", "nope"),
             ("INTAKE_JWT_SECRET", "short"),
             ("INTAKE_SMTP_URL", "http://x"),
             ("INTAKE_MAX_UPLOAD_BYTES", "ten"),
+            ("INTAKE_RESPONSE_TARGET", "soon"),
+            ("INTAKE_BUSINESS_HOURS", "Mon-Fri 9-5 Mars/Olympus"),
         ])
         .err()
         .unwrap();
         let text = err.to_string();
-        for var in ["INTAKE_ADDR", "INTAKE_JWT_SECRET", "INTAKE_SMTP_URL", "INTAKE_MAX_UPLOAD_BYTES"] {
+        for var in [
+            "INTAKE_ADDR",
+            "INTAKE_JWT_SECRET",
+            "INTAKE_SMTP_URL",
+            "INTAKE_MAX_UPLOAD_BYTES",
+            "INTAKE_RESPONSE_TARGET",
+            "INTAKE_BUSINESS_HOURS",
+        ] {
             assert!(text.contains(var), "{var} missing from: {text}");
         }
     }

@@ -150,6 +150,10 @@ impl Application {
 pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
     let db = db::connect(&config.database).await?;
     db::migrate(&db).await?;
+    let keyed = crate::leads::conflicts::check::key_earlier_leads(&db).await?;
+    if keyed > 0 {
+        tracing::info!(leads = keyed, "earlier leads made findable by the conflict check");
+    }
     assemble(config, db)
 }
 
@@ -192,6 +196,7 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
             max_upload_bytes: config.max_upload_bytes,
             notify: config.mail.notify.clone(),
             download_link_ttl: config.download_link_ttl,
+            deadline: config.deadline.clone(),
         }),
     };
     Ok(AppState {

@@ -19,6 +19,8 @@ const BACKLOG: usize = 1024;
 /// Announces a change to accounts (no lead subscriber sees it): remembered sign-ins and
 /// answers in other processes are out of date.
 const USERS_CHANGED: &str = "users";
+/// Announces a change to the conflict register: answers in other processes are out of date.
+const REGISTER_CHANGED: &str = "register";
 /// Separates a NOTIFY payload's origin from what it announces.
 const ORIGIN_END: char = ';';
 
@@ -133,6 +135,15 @@ impl Announcer {
     /// Something a kept answer may show changed, with nothing more to announce.
     pub fn data_changed(&self) {
         self.freshness.changed();
+    }
+
+    /// The conflict register changed (from the API, or an import from the command line):
+    /// answers kept here and, on PostgreSQL, in every other process are out of date.
+    pub async fn register_changed(&self) {
+        self.freshness.changed();
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            self.notify(REGISTER_CHANGED.to_owned()).await;
+        }
     }
 
     /// What wakes this process's mail worker.

@@ -48,10 +48,18 @@ pub fn http_request(method: &'static str, route: &str, status: u16, duration: Du
     .record(duration.as_secs_f64());
 }
 
-/// The exposition text, with the queue depth read fresh from the database.
+/// The exposition text, with the queue depth read fresh from the database: `queued` is due
+/// now, `scheduled` waits for its time (a retry's backoff, a response reminder), `dead` gave up.
 pub async fn render(db: &DatabaseConnection) -> String {
-    for (state, label) in [(JobState::Queued, "queued"), (JobState::Dead, "dead")] {
-        match email_job::Entity::find().filter(email_job::Column::State.eq(state)).count(db).await {
+    use email_job::Column as C;
+    let now = crate::infra::clock::now();
+    let queued = || email_job::Entity::find().filter(C::State.eq(JobState::Queued));
+    for (select, label) in [
+        (queued().filter(C::RunAt.lte(now)), "queued"),
+        (queued().filter(C::RunAt.gt(now)), "scheduled"),
+        (email_job::Entity::find().filter(C::State.eq(JobState::Dead)), "dead"),
+    ] {
+        match select.count(db).await {
             Ok(n) => metrics::gauge!("intake_email_queue_depth", "state" => label).set(n as f64),
             Err(e) => tracing::warn!(error = %e, "metrics: counting email jobs failed"),
         }
@@ -63,5 +71,8 @@ fn kind_label(kind: EmailKind) -> &'static str {
     match kind {
         EmailKind::LeadAcknowledgement => "acknowledgement",
         EmailKind::LeadNotification => "notification",
+        EmailKind::ResponseReminder => "reminder",
+        EmailKind::ResponseEscalation => "escalation",
+        EmailKind::LeadAssigned => "assigned",
     }
 }

@@ -1,10 +1,13 @@
-//! Changes to a lead after submission: status, corrections, a new résumé, notes, assignment.
+//! Changes to a lead after submission: status, corrections, a new résumé, notes, assignment
+//! (the conflict decision and the outcome, in `conflicts/` and `outcome.rs`, go through here too).
 //! Each change and its history events are written in one transaction, on the condition that
 //! the lead is still as it was read (its `updated_at`), so two people changing a lead at once
 //! both land, one after the other, each recorded with what it really changed.
 
 use chrono::{DateTime, Utc};
 use entity::{
+    conflict_key,
+    email_job::EmailKind,
     lead::{self, LeadStatus},
     lead_note, replaced_resume,
     user::Role,
@@ -22,10 +25,13 @@ use crate::{
     error::AppError,
     infra::announce::LeadChange,
     infra::clock,
+    infra::mail::messages::LeadMail,
     infra::validate,
+    leads::conflicts::{check::key_rows, keys},
     leads::history::{
         self, Actor, EventData, FieldChange, FieldsUpdated, NewEvent, NoteAdded, ResumeReplaced, StatusChanged,
     },
+    leads::outbox::queue::{self, NewEmailJob},
     leads::service::Leads,
     leads::submission::{self, ResumeFile, ResumeUpload},
 };
@@ -35,15 +41,24 @@ const ATTEMPTS: usize = 5;
 pub const MAX_NOTE_CHARS: usize = 10_000;
 
 /// One change, worked out from the lead as read.
-struct Change {
-    columns: Vec<(lead::Column, SimpleExpr)>,
-    events: Vec<NewEvent>,
-    replaced: Option<replaced_resume::ActiveModel>,
+#[derive(Default)]
+pub(super) struct Change {
+    pub columns: Vec<(lead::Column, SimpleExpr)>,
+    pub events: Vec<NewEvent>,
+    pub replaced: Option<replaced_resume::ActiveModel>,
+    /// The name changed: the lead is found under its new key by later conflict checks.
+    pub name_key: Option<String>,
+    /// The lead no longer waits for a first response: its queued reminders are dropped.
+    pub answered: bool,
+    /// Its queued reminder goes to these addresses instead (a new assignee), due as before.
+    pub reroute_reminder: Option<(Vec<String>, serde_json::Value, DateTime<Utc>)>,
+    /// Mails to queue with the change.
+    pub jobs: Vec<NewEmailJob>,
 }
 
 /// Reads the lead, asks `plan` what to change (nothing: `None`), and writes it if the lead is
 /// still as read; otherwise reads again.
-async fn change_lead(
+pub(super) async fn change_lead(
     leads: &Leads,
     id: Uuid,
     mut plan: impl FnMut(&lead::Model, DateTime<Utc>) -> Result<Option<Change>, AppError>,
@@ -54,7 +69,11 @@ async fn change_lead(
         let Some(change) = plan(&lead, now)? else {
             return Ok(lead);
         };
+        let mails = !change.jobs.is_empty() || change.reroute_reminder.is_some();
         if write_if_unchanged(&leads.db, &lead, change, now).await? {
+            if mails {
+                leads.announcer.mail_enqueued();
+            }
             leads.announcer.lead_changed(&[LeadChange::Updated(id)]).await;
             return submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"));
         }
@@ -83,6 +102,32 @@ async fn write_if_unchanged(
     if let Some(replaced) = change.replaced {
         replaced_resume::Entity::insert(replaced).exec_without_returning(&txn).await?;
     }
+    if let Some(name_key) = &change.name_key {
+        conflict_key::Entity::delete_many().filter(conflict_key::Column::OwnerId.eq(seen.id)).exec(&txn).await?;
+        let rows = key_rows(seen.id, "l", name_key);
+        if !rows.is_empty() {
+            conflict_key::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+    }
+    if change.answered {
+        let chasers = [EmailKind::ResponseReminder, EmailKind::ResponseEscalation];
+        queue::cancel_queued(&txn, seen.id, &chasers, "dropped: the lead was answered before this fell due", now)
+            .await?;
+    }
+    let mut jobs = change.jobs;
+    if let Some((recipients, payload, due)) = change.reroute_reminder {
+        let reason = "dropped: the lead was reassigned; the reminder goes to the new assignee";
+        if queue::cancel_queued(&txn, seen.id, &[EmailKind::ResponseReminder], reason, now).await? > 0 {
+            jobs.extend(recipients.into_iter().map(|recipient| NewEmailJob {
+                lead_id: Some(seen.id),
+                kind: EmailKind::ResponseReminder,
+                recipient,
+                payload: payload.clone(),
+                run_at: Some(due),
+            }));
+        }
+    }
+    queue::enqueue(&txn, jobs, now).await?;
     history::record(&txn, change.events, now).await?;
     txn.commit().await?;
     Ok(true)
@@ -118,7 +163,8 @@ pub async fn update_status(
                     to: status_name(status).into(),
                 }),
             }],
-            replaced: None,
+            answered: true,
+            ..Change::default()
         }))
     })
     .await?;
@@ -210,7 +256,16 @@ pub async fn update(
                 replaced_at: Set(now),
             }
         });
-        Ok((!events.is_empty()).then_some(Change { columns, events, replaced }))
+        let name_key = (first_name.is_some() || last_name.is_some()).then(|| {
+            let first = first_name.as_ref().unwrap_or(&lead.first_name);
+            let last = last_name.as_ref().unwrap_or(&lead.last_name);
+            keys::lead_name_key(first, last)
+        });
+        let name_key = name_key.filter(|key| *key != lead.name_key);
+        if let Some(key) = &name_key {
+            columns.push((C::NameKey, Expr::value(key.clone())));
+        }
+        Ok((!events.is_empty()).then_some(Change { columns, events, replaced, name_key, ..Change::default() }))
     })
     .await;
     if result.is_err()
@@ -231,27 +286,53 @@ fn resume_columns(file: &ResumeFile) -> Vec<(lead::Column, SimpleExpr)> {
     ]
 }
 
-/// Assigns the lead to an active attorney or admin, or (`None`) to nobody.
+/// Assigns the lead to an active attorney or admin, or (`None`) to nobody. The new assignee
+/// hears of it by mail (unless they took it themselves), and a reminder still queued for the
+/// lead goes to them instead (to the notification list when nobody is assigned).
 pub async fn assign(
     leads: &Leads,
     id: Uuid,
     assignee: Option<Uuid>,
     actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
-    if let Some(user_id) = assignee {
-        let user = users::find(&leads.db, user_id).await?;
-        if !user.is_some_and(|u| u.active && matches!(u.role, Role::Attorney | Role::Admin)) {
-            return Err(AppError::bad_input("userId", "is not an active attorney or admin"));
+    let assignee_user = match assignee {
+        Some(user_id) => {
+            let user = users::find(&leads.db, user_id).await?;
+            match user.filter(|u| u.active && matches!(u.role, Role::Attorney | Role::Admin)) {
+                Some(user) => Some(user),
+                None => return Err(AppError::bad_input("userId", "is not an active attorney or admin")),
+            }
         }
-    }
+        None => None,
+    };
+    let reminded = match &assignee_user {
+        Some(user) => vec![user.email.clone()],
+        None => submission::notification_recipients(&leads.db, leads.settings.notify.as_deref()).await?,
+    };
+    let by = actor.user();
     change_lead(leads, id, |lead, _| {
         if lead.assigned_to == assignee {
             return Ok(None);
         }
+        let mail = submission::lead_mail(&leads.settings, lead);
+        let mut jobs = Vec::new();
+        if let Some(user) = assignee_user.as_ref().filter(|u| u.id != by.id) {
+            let told = LeadMail { assigned_by: Some(by.full_name.clone()), ..mail.clone() };
+            jobs.push(NewEmailJob {
+                lead_id: Some(id),
+                kind: EmailKind::LeadAssigned,
+                recipient: user.email.clone(),
+                payload: serde_json::to_value(told).expect("LeadMail serialises"),
+                run_at: None,
+            });
+        }
+        let payload = serde_json::to_value(&mail).expect("LeadMail serialises");
         Ok(Some(Change {
             columns: vec![(lead::Column::AssignedTo, Expr::value(assignee))],
-            events: vec![NewEvent::assigned(id, Actor::User(actor.user().id), lead.assigned_to, assignee)],
-            replaced: None,
+            events: vec![NewEvent::assigned(id, Actor::User(by.id), lead.assigned_to, assignee)],
+            reroute_reminder: lead.respond_by.map(|due| (reminded.clone(), payload, due)),
+            jobs,
+            ..Change::default()
         }))
     })
     .await

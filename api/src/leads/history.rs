@@ -37,6 +37,9 @@ pub enum EventData {
     EmailSent(Mail),
     EmailFailed(FailedMail),
     AcknowledgementCapped(AcknowledgementCapped),
+    ConflictChecked(ConflictChecked),
+    ConflictResolved(ConflictResolved),
+    OutcomeSet(OutcomeSet),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +114,32 @@ pub struct AcknowledgementCapped {
     pub window_hours: u32,
 }
 
+/// States, decisions and outcomes by their GraphQL names (`POSSIBLE_CONFLICT`, `RETAINED`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictChecked {
+    /// The state after the check.
+    pub state: String,
+    /// Hits found (repeats by the same person included).
+    pub hits: u32,
+    /// Hits that the previous check did not have.
+    #[serde(default)]
+    pub new_hits: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictResolved {
+    pub decision: String,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeSet {
+    pub from: String,
+    pub to: String,
+    pub reason: Option<String>,
+}
+
 impl EventData {
     pub fn kind(&self) -> EventKind {
         match self {
@@ -123,6 +152,9 @@ impl EventData {
             Self::EmailSent(_) => EventKind::EmailSent,
             Self::EmailFailed(_) => EventKind::EmailFailed,
             Self::AcknowledgementCapped(_) => EventKind::AcknowledgementCapped,
+            Self::ConflictChecked(_) => EventKind::ConflictChecked,
+            Self::ConflictResolved(_) => EventKind::ConflictResolved,
+            Self::OutcomeSet(_) => EventKind::OutcomeSet,
         }
     }
 
@@ -142,6 +174,9 @@ impl EventData {
             EventKind::EmailSent => Self::EmailSent(as_(data)?),
             EventKind::EmailFailed => Self::EmailFailed(as_(data)?),
             EventKind::AcknowledgementCapped => Self::AcknowledgementCapped(as_(data)?),
+            EventKind::ConflictChecked => Self::ConflictChecked(as_(data)?),
+            EventKind::ConflictResolved => Self::ConflictResolved(as_(data)?),
+            EventKind::OutcomeSet => Self::OutcomeSet(as_(data)?),
         })
     }
 
@@ -156,6 +191,9 @@ impl EventData {
             Self::EmailSent(d) => serde_json::to_value(d),
             Self::EmailFailed(d) => serde_json::to_value(d),
             Self::AcknowledgementCapped(d) => serde_json::to_value(d),
+            Self::ConflictChecked(d) => serde_json::to_value(d),
+            Self::ConflictResolved(d) => serde_json::to_value(d),
+            Self::OutcomeSet(d) => serde_json::to_value(d),
         };
         value.expect("event data serialises")
     }
@@ -262,6 +300,9 @@ mod tests {
                 json!({ "jobId": job, "recipient": "a@x.io", "attempt": 2, "error": "421", "willRetry": true }),
             ),
             (EventKind::AcknowledgementCapped, json!({ "acknowledgementsInWindow": 3, "windowHours": 24 })),
+            (EventKind::ConflictChecked, json!({ "state": "POSSIBLE_CONFLICT", "hits": 2, "newHits": 1 })),
+            (EventKind::ConflictResolved, json!({ "decision": "CONFLICT", "note": "adverse in Doe v. Roe" })),
+            (EventKind::OutcomeSet, json!({ "from": "OPEN", "to": "DECLINED", "reason": "out of scope" })),
         ];
         for (kind, data) in cases {
             let read = EventData::read(&stored(kind, data.clone())).unwrap_or_else(|| panic!("{kind:?} unread"));

@@ -4,7 +4,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::lead::{self, LeadStatus};
+use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{accounts::session::Staff, error::AppError};
+use crate::{accounts::session::Staff, error::AppError, infra::clock};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -32,6 +32,12 @@ pub struct LeadFilter {
     pub unassigned: Option<bool>,
     /// Part of the first name, last name or email, ignoring case.
     pub search: Option<String>,
+    /// Any of these conflict-check states.
+    pub conflict_states: Option<Vec<ConflictState>>,
+    /// Any of these outcomes.
+    pub outcomes: Option<Vec<LeadOutcome>>,
+    /// `true`: only leads still PENDING past their deadline; `false`: only the others.
+    pub overdue: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +159,19 @@ fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
         Some(true) => select = select.filter(C::AssignedTo.is_null()),
         Some(false) => select = select.filter(C::AssignedTo.is_not_null()),
         None => {}
+    }
+    if let Some(states) = &filter.conflict_states {
+        select = select.filter(C::ConflictState.is_in(states.iter().copied()));
+    }
+    if let Some(outcomes) = &filter.outcomes {
+        select = select.filter(C::Outcome.is_in(outcomes.iter().copied()));
+    }
+    if let Some(overdue) = filter.overdue {
+        let late = Condition::all()
+            .add(C::Status.eq(LeadStatus::Pending))
+            .add(C::RespondBy.is_not_null())
+            .add(C::RespondBy.lt(clock::now()));
+        select = select.filter(if overdue { late } else { late.not() });
     }
     if let Some(term) = &filter.search {
         let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
@@ -295,12 +314,8 @@ mod tests {
             resume_size_bytes: 1,
             created_at: now,
             updated_at: now,
-            reached_out_at: None,
-            reached_out_by: None,
-            client_submission_id: None,
-            assigned_to: None,
-            duplicate_of: None,
             email_key: "a@b.co".into(),
+            ..lead::Model::default()
         }
     }
 

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use super::{file_links::FileLinks, writer::LeadWriter};
+use super::{deadline::DeadlineSettings, file_links::FileLinks, writer::LeadWriter};
 use crate::infra::{announce::Announcer, storage::Storage};
 
 #[derive(Clone)]
@@ -27,4 +27,6 @@ pub struct LeadSettings {
     pub notify: Option<Vec<String>>,
     /// How long a résumé download link works.
     pub download_link_ttl: Duration,
+    /// When a new lead must be answered.
+    pub deadline: DeadlineSettings,
 }

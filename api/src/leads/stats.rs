@@ -1,11 +1,12 @@
-//! Numbers for the dashboard: leads per status, submissions per day, and how long the firm
-//! takes to reach out (median and 90th percentile), overall and per attorney.
+//! Numbers for the dashboard: leads per status and per outcome, the conversion rate,
+//! submissions per day, and how long the firm takes to reach out (median and 90th
+//! percentile), overall and per attorney.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::lead::{self, LeadStatus};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use entity::lead::{self, LeadOutcome, LeadStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::{accounts::session::Staff, error::AppError};
@@ -17,6 +18,10 @@ pub struct LeadStats {
     pub per_day: Vec<(NaiveDate, u64)>,
     pub time_to_reach_out: Durations,
     pub per_attorney: Vec<AttorneyStats>,
+    /// Every outcome, zeros included.
+    pub by_outcome: Vec<(LeadOutcome, u64)>,
+    /// RETAINED over the leads with a decided outcome; `None` when none has one.
+    pub conversion_rate: Option<f64>,
 }
 
 /// Seconds from submission to REACHED_OUT, over the leads that got there.
@@ -35,7 +40,7 @@ pub struct AttorneyStats {
     pub time_to_reach_out: Durations,
 }
 
-type Row = (LeadStatus, DateTime<Utc>, Option<DateTime<Utc>>, Option<Uuid>, Option<Uuid>);
+type Row = (LeadStatus, DateTime<Utc>, Option<DateTime<Utc>>, Option<Uuid>, Option<Uuid>, LeadOutcome);
 
 /// Over the leads submitted in `[from, to)`; either end may be open.
 pub async fn compute(
@@ -56,6 +61,7 @@ pub async fn compute(
         C::ReachedOutAt,
         C::ReachedOutBy,
         C::AssignedTo,
+        C::Outcome,
     ]);
     if let Some(from) = from {
         select = select.filter(C::CreatedAt.gte(from));
@@ -72,8 +78,10 @@ fn summarise(rows: &[Row]) -> LeadStats {
     let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     let mut all = Vec::new();
     let mut attorneys: HashMap<Uuid, (u64, Vec<f64>)> = HashMap::new();
-    for &(status, created_at, reached_out_at, reached_out_by, assigned_to) in rows {
+    let mut by_outcome: HashMap<LeadOutcome, u64> = HashMap::new();
+    for &(status, created_at, reached_out_at, reached_out_by, assigned_to, outcome) in rows {
         *by_status.entry(status).or_default() += 1;
+        *by_outcome.entry(outcome).or_default() += 1;
         *per_day.entry(created_at.date_naive()).or_default() += 1;
         if let Some(user) = assigned_to {
             attorneys.entry(user).or_default().0 += 1;
@@ -100,7 +108,11 @@ fn summarise(rows: &[Row]) -> LeadStats {
         })
         .collect();
     per_attorney.sort_by_key(|a| a.user_id);
+    let decided: u64 = by_outcome.iter().filter(|(o, _)| o.is_decided()).map(|(_, n)| n).sum();
+    let retained = by_outcome.get(&LeadOutcome::Retained).copied().unwrap_or(0);
     LeadStats {
+        by_outcome: LeadOutcome::iter().map(|o| (o, by_outcome.get(&o).copied().unwrap_or(0))).collect(),
+        conversion_rate: (decided > 0).then(|| retained as f64 / decided as f64),
         total: rows.len() as u64,
         by_status: [LeadStatus::Pending, LeadStatus::ReachedOut]
             .into_iter()

@@ -1,12 +1,12 @@
-//! Leads: submission (with its résumé, its two mails and its link to earlier submissions by the
-//! same person), look-ups and résumé downloads. Listing is in `lead_list.rs`, changes in
-//! `lead_changes.rs`.
+//! Leads: submission (with its résumé, its conflict check, its mails, its deadline and its link
+//! to earlier submissions by the same person), look-ups and résumé downloads. Listing is in
+//! `list.rs`, changes in `changes.rs`.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
     email_job::EmailKind,
-    lead::{self, LeadStatus},
+    lead::{self, LeadOutcome, LeadStatus},
     replaced_resume,
     user::Role,
 };
@@ -17,12 +17,16 @@ use crate::{
     accounts::users,
     error::AppError,
     infra::clock,
-    infra::mail::messages::{EarlierLead, LeadMail},
+    infra::mail::messages::{ConflictMail, EarlierLead, LeadMail},
     infra::storage::Content,
     infra::validate,
+    leads::conflicts::{
+        check::{self, Finding, Hit, Source},
+        keys,
+    },
     leads::outbox::queue::NewEmailJob,
     leads::resume,
-    leads::service::Leads,
+    leads::service::{LeadSettings, Leads},
 };
 
 pub struct SubmitLead {
@@ -78,11 +82,21 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
 
-    let file = store_resume(leads, upload).await?;
     let email_key = email.to_lowercase();
     let earlier = first_lead_with_email(&leads.db, &email_key).await?;
     let id = Uuid::now_v7();
     let now = clock::now();
+    let name_key = keys::lead_name_key(&first_name, &last_name);
+    let subject = check::Subject {
+        lead_id: id,
+        name_key: &name_key,
+        email_key: &email_key,
+        email: &email,
+        submitted_at: now,
+        earlier: earlier.as_ref(),
+    };
+    let finding = check::run(&leads.db, &subject).await?;
+    let file = store_resume(leads, upload).await?;
     let row = lead::Model {
         id,
         first_name,
@@ -101,8 +115,20 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         assigned_to: None,
         duplicate_of: earlier.as_ref().map(|e| e.id),
         email_key,
+        name_key,
+        conflict_state: finding.state,
+        conflict_hits: Some(serde_json::to_value(&finding.hits).expect("hits serialise")),
+        conflict_checked_at: Some(now),
+        conflict_decided_by: None,
+        conflict_decided_at: None,
+        conflict_note: None,
+        outcome: LeadOutcome::Open,
+        outcome_reason: None,
+        outcome_at: None,
+        outcome_by: None,
+        respond_by: leads.settings.deadline.respond_by(now),
     };
-    let saved = insert_with_jobs(leads, &row, earlier.as_ref()).await;
+    let saved = insert_with_jobs(leads, &row, earlier.as_ref(), &finding).await;
     if saved.is_err() {
         discard_resume(leads, &file.key).await;
     }
@@ -178,57 +204,91 @@ fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, C
     }
 }
 
-async fn insert_with_jobs(leads: &Leads, row: &lead::Model, earlier: Option<&lead::Model>) -> Result<(), DbErr> {
-    let attorneys = notification_recipients(&leads.db, leads.settings.notify.as_deref()).await?;
+async fn insert_with_jobs(
+    leads: &Leads,
+    row: &lead::Model,
+    earlier: Option<&lead::Model>,
+    finding: &Finding,
+) -> Result<(), DbErr> {
+    let staff = users::active_staff_emails(&leads.db).await?;
+    let attorneys = recipients_among(&staff, leads.settings.notify.as_deref());
     if attorneys.is_empty() {
         tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
     }
     let mail = LeadMail {
-        lead_id: row.id,
-        first_name: row.first_name.clone(),
-        last_name: row.last_name.clone(),
-        email: row.email.clone(),
-        resume_file_name: row.resume_file_name.clone(),
-        submitted_at: row.created_at,
-        lead_url: lead_url(&leads.settings.public_url, row.id),
         duplicate_of: earlier.map(|e| EarlierLead {
             lead_id: e.id,
             submitted_at: e.created_at,
             lead_url: lead_url(&leads.settings.public_url, e.id),
         }),
+        conflicts: finding.conflicting().map(conflict_mail).collect(),
+        ..lead_mail(&leads.settings, row)
     };
     let payload = serde_json::to_value(&mail).expect("LeadMail serialises");
-    let mut jobs = vec![NewEmailJob {
+    let job = |kind, recipient: &String, run_at| NewEmailJob {
         lead_id: Some(row.id),
-        kind: EmailKind::LeadAcknowledgement,
-        recipient: row.email.clone(),
+        kind,
+        recipient: recipient.clone(),
         payload: payload.clone(),
-    }];
-    jobs.extend(attorneys.into_iter().map(|recipient| NewEmailJob {
-        lead_id: Some(row.id),
-        kind: EmailKind::LeadNotification,
-        recipient,
-        payload: payload.clone(),
-    }));
+        run_at,
+    };
+    let mut jobs = vec![job(EmailKind::LeadAcknowledgement, &row.email, None)];
+    jobs.extend(attorneys.iter().map(|to| job(EmailKind::LeadNotification, to, None)));
+    // The chasers, due at the deadline and at twice the target; the writer sends the reminder
+    // to the round-robin assignee alone, and the answer to the lead drops both.
+    if let Some(due) = row.respond_by {
+        jobs.extend(attorneys.iter().map(|to| job(EmailKind::ResponseReminder, to, Some(due))));
+    }
+    if let Some(due) = leads.settings.deadline.escalate_at(row.created_at) {
+        let admins = staff.iter().filter(|(role, _)| *role == Role::Admin);
+        jobs.extend(admins.map(|(_, to)| job(EmailKind::ResponseEscalation, to, Some(due))));
+    }
     leads.writer.write(row.clone(), jobs).await
+}
+
+/// What a lead's mails show of it: who, when, where to open it, and its deadline.
+pub(crate) fn lead_mail(settings: &LeadSettings, lead: &lead::Model) -> LeadMail {
+    LeadMail {
+        lead_id: lead.id,
+        first_name: lead.first_name.clone(),
+        last_name: lead.last_name.clone(),
+        email: lead.email.clone(),
+        resume_file_name: lead.resume_file_name.clone(),
+        submitted_at: lead.created_at,
+        lead_url: lead_url(&settings.public_url, lead.id),
+        respond_by: lead.respond_by,
+        ..LeadMail::default()
+    }
+}
+
+fn conflict_mail(hit: &Hit) -> ConflictMail {
+    let what = match (&hit.source, &hit.role) {
+        (Source::Register, Some(role)) => format!("register: {role}"),
+        (Source::Register, None) => "register".to_owned(),
+        (Source::Lead, _) => "an earlier lead".to_owned(),
+    };
+    ConflictMail { name: hit.name.clone(), what, matched_on: hit.matched_on.clone(), score: hit.score }
 }
 
 /// `INTAKE_NOTIFY_EMAILS` when set; otherwise every active attorney, or the admins if there is
 /// no attorney yet.
-async fn notification_recipients(
+pub(crate) async fn notification_recipients(
     conn: &impl ConnectionTrait,
     configured: Option<&[String]>,
 ) -> Result<Vec<String>, DbErr> {
     if let Some(list) = configured {
         return Ok(list.to_vec());
     }
-    let staff = users::active_staff_emails(conn).await?;
-    let attorneys: Vec<String> =
-        staff.iter().filter(|(role, _)| *role == Role::Attorney).map(|(_, email)| email.clone()).collect();
-    if !attorneys.is_empty() {
-        return Ok(attorneys);
+    Ok(recipients_among(&users::active_staff_emails(conn).await?, None))
+}
+
+fn recipients_among(staff: &[(Role, String)], configured: Option<&[String]>) -> Vec<String> {
+    if let Some(list) = configured {
+        return list.to_vec();
     }
-    Ok(staff.into_iter().filter(|(role, _)| *role == Role::Admin).map(|(_, email)| email).collect())
+    let of = |wanted: Role| staff.iter().filter(move |(role, _)| *role == wanted).map(|(_, email)| email.clone());
+    let attorneys: Vec<String> = of(Role::Attorney).collect();
+    if attorneys.is_empty() { of(Role::Admin).collect() } else { attorneys }
 }
 
 /// A link that opens the lead in GraphiQL, query filled in.

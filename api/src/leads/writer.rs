@@ -3,9 +3,10 @@
 //! SQLite, holds the one write lock throughout; under a burst of submissions, one transaction
 //! for the whole queue instead of one per lead is what keeps the form fast (see BENCHMARKS.md).
 //! Alone, a lead is written at once in a transaction of its own. The same transaction records
-//! the lead's first history events and, with round-robin assignment, takes its attorney's turn.
+//! the lead's first history events and its conflict look-up keys and, with round-robin
+//! assignment, takes its attorney's turn.
 
-use entity::{email_job::EmailKind, lead};
+use entity::{conflict_key, email_job::EmailKind, lead};
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
@@ -21,6 +22,7 @@ use crate::{
     infra::announce::{Announcer, LeadChange},
     infra::clock,
     leads::assignment,
+    leads::conflicts::{check::key_rows, decide},
     leads::history::{self, Actor, NewEvent},
     leads::outbox::queue::{self, NewEmailJob},
 };
@@ -29,6 +31,8 @@ use crate::{
 const MAX_BATCH: usize = 64;
 /// Job rows per INSERT statement.
 const JOBS_PER_STATEMENT: usize = 1000;
+/// Conflict look-up rows per INSERT statement (three values each).
+const KEYS_PER_STATEMENT: usize = 2000;
 
 #[derive(Clone)]
 pub struct LeadWriter {
@@ -113,7 +117,10 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
     let txn = crate::infra::db::begin_write(&settings.db).await?;
     let mut leads: Vec<lead::Model> = batch.iter().map(|p| p.lead.clone()).collect();
     let mut jobs: Vec<NewEmailJob> = batch.iter().flat_map(|p| p.jobs.iter().cloned()).collect();
-    let mut events: Vec<NewEvent> = leads.iter().map(|l| NewEvent::submitted(l.id, l.duplicate_of)).collect();
+    let mut events: Vec<NewEvent> = leads
+        .iter()
+        .flat_map(|l| [NewEvent::submitted(l.id, l.duplicate_of), decide::checked_event(l, Actor::System, 0)])
+        .collect();
     if settings.round_robin {
         let turns = assignment::next_attorneys(&txn, leads.len()).await?;
         let mut assignees = HashMap::new();
@@ -122,25 +129,35 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
             events.push(NewEvent::assigned(lead.id, Actor::System, None, Some(attorney.id)));
             assignees.insert(lead.id, attorney.email);
         }
-        // The assignee alone hears of it: the lead's first notification goes to them, the
-        // others (one per attorney) are dropped.
-        let mut notified = HashSet::new();
-        jobs.retain_mut(|job| match job.lead_id.filter(|_| job.kind == EmailKind::LeadNotification) {
-            Some(lead) => match assignees.get(&lead) {
-                Some(email) => {
+        // The assignee alone hears of it: the lead's first notification and first reminder go
+        // to them, the others (one per attorney) are dropped; and they are told it is theirs.
+        let mut kept = HashSet::new();
+        let mut told = Vec::new();
+        jobs.retain_mut(|job| {
+            let routed = matches!(job.kind, EmailKind::LeadNotification | EmailKind::ResponseReminder);
+            match job.lead_id.filter(|_| routed).and_then(|lead| assignees.get(&lead).map(|to| (lead, to))) {
+                Some((lead, email)) => {
                     job.recipient.clone_from(email);
-                    notified.insert(lead)
+                    let first = kept.insert((lead, job.kind));
+                    if first && job.kind == EmailKind::LeadNotification {
+                        told.push(NewEmailJob { kind: EmailKind::LeadAssigned, run_at: None, ..job.clone() });
+                    }
+                    first
                 }
                 None => true,
-            },
-            None => true,
+            }
         });
+        jobs.extend(told);
     }
     let now = clock::now();
     if settings.ack_per_recipient > 0 {
         events.extend(cap_acknowledgements(&txn, &mut jobs, settings.ack_per_recipient, now).await?);
     }
+    let keys: Vec<conflict_key::ActiveModel> = leads.iter().flat_map(|l| key_rows(l.id, "l", &l.name_key)).collect();
     lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
+    for keys in keys.chunks(KEYS_PER_STATEMENT) {
+        conflict_key::Entity::insert_many(keys.to_vec()).exec_without_returning(&txn).await?;
+    }
     history::record(&txn, events, now).await?;
     let mut jobs = jobs.into_iter();
     loop {

@@ -1,4 +1,4 @@
-//! The two mails a lead triggers, rendered from the job's payload with the templates in
+//! The mails a lead triggers (acknowledgement, notification, reminder, escalation, assignment), rendered from the job's payload with the templates in
 //! `api/templates/mail/` (compiled in): plain text and HTML, values escaped in the HTML.
 
 use std::sync::LazyLock;
@@ -12,8 +12,8 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// What both mails are rendered from, snapshotted when the lead is submitted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What a lead's mails are rendered from, snapshotted when the job is queued.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LeadMail {
     pub lead_id: Uuid,
     pub first_name: String,
@@ -27,6 +27,29 @@ pub struct LeadMail {
     /// jobs queued before duplicates were tracked.)
     #[serde(default)]
     pub duplicate_of: Option<EarlierLead>,
+    /// The conflict check's hits that need a decision; the notification's subject then says
+    /// "Possible conflict".
+    #[serde(default)]
+    pub conflicts: Vec<ConflictMail>,
+    /// The response deadline, for the attorneys' mails.
+    #[serde(default)]
+    pub respond_by: Option<DateTime<Utc>>,
+    /// Who the lead is assigned to (escalations), by name.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Who assigned it (assignment mails); `None`: round robin.
+    #[serde(default)]
+    pub assigned_by: Option<String>,
+}
+
+/// One conflict-check hit as the attorney reads it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConflictMail {
+    pub name: String,
+    /// "register: ADVERSE_PARTY", "an earlier lead"…
+    pub what: String,
+    pub matched_on: Vec<String>,
+    pub score: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,6 +82,15 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "notification.subject.txt",
         "notification.txt",
         "notification.html",
+        "reminder.subject.txt",
+        "reminder.txt",
+        "reminder.html",
+        "escalation.subject.txt",
+        "escalation.txt",
+        "escalation.html",
+        "assigned.subject.txt",
+        "assigned.txt",
+        "assigned.html",
     ) {
         env.add_template(name, source).expect("mail templates parse");
     }
@@ -77,6 +109,21 @@ pub fn notification(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) ->
     build(job_id, sender, to, Some(prospect), "notification", lead)
 }
 
+/// To the assignee or the notification list: the lead is still waiting at its deadline.
+pub fn reminder(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
+    build(job_id, sender, to, None, "reminder", lead)
+}
+
+/// To the admins: still waiting at twice the target.
+pub fn escalation(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
+    build(job_id, sender, to, None, "escalation", lead)
+}
+
+/// To the user a lead was assigned to.
+pub fn assigned(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> anyhow::Result<Message> {
+    build(job_id, sender, to, None, "assigned", lead)
+}
+
 fn build(
     job_id: Uuid,
     sender: &Sender,
@@ -89,6 +136,7 @@ fn build(
         lead => lead,
         firm_name => sender.firm_name,
         submitted => lead.submitted_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        respond_by => lead.respond_by.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
     };
     let render = |suffix: &str| TEMPLATES.get_template(&format!("{template}.{suffix}"))?.render(&ctx);
     let subject = render("subject.txt")?;
@@ -120,10 +168,20 @@ mod tests {
             submitted_at: Utc::now(),
             lead_url: "http://x/graphql?query=a&b=\"c\"".into(),
             duplicate_of: None,
+            conflicts: vec![ConflictMail {
+                name: "<b>Acme</b>".into(),
+                what: "register: ADVERSE_PARTY".into(),
+                matched_on: vec!["organization".into()],
+                score: 0.6,
+            }],
+            respond_by: None,
+            assignee: None,
+            assigned_by: None,
         };
         let ctx = context! { lead => &lead, firm_name => "Firm & Partners", submitted => "now" };
         let html = TEMPLATES.get_template("notification.html").unwrap().render(&ctx).unwrap();
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;b&gt;Acme") && html.contains("Possible conflict"), "{html}");
         assert!(html.contains("O&#x27;Brien &amp; Co"), "{html}");
         assert!(html.contains("href=\"http:&#x2f;&#x2f;x&#x2f;graphql?query=a&amp;b=&quot;c&quot;\""), "{html}");
         let text = TEMPLATES.get_template("notification.txt").unwrap().render(&ctx).unwrap();

@@ -29,6 +29,8 @@ pub struct NewEmailJob {
     pub kind: EmailKind,
     pub recipient: String,
     pub payload: serde_json::Value,
+    /// Due then; `None`: now.
+    pub run_at: Option<DateTime<Utc>>,
 }
 
 pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: DateTime<Utc>) -> Result<(), DbErr> {
@@ -43,7 +45,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<NewEmailJob>, now: D
         payload: Set(job.payload),
         state: Set(JobState::Queued),
         attempts: Set(0),
-        run_at: Set(now),
+        run_at: Set(job.run_at.unwrap_or(now)),
         locked_until: Set(None),
         last_error: Set(None),
         sent_at: Set(None),
@@ -118,6 +120,46 @@ async fn record_in_history(conn: &impl ConnectionTrait, job: &email_job::Model, 
     history::record(conn, vec![NewEvent { lead_id, actor: Actor::System, data }], crate::infra::clock::now()).await
 }
 
+/// Drops a job unsent, saying why.
+pub async fn mark_cancelled(
+    conn: &impl ConnectionTrait,
+    job: &email_job::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use email_job::Column as C;
+    email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Cancelled))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastError, Expr::value(reason))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(job.id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops the lead's queued mails of these kinds, saying why; returns how many.
+pub async fn cancel_queued(
+    conn: &impl ConnectionTrait,
+    lead_id: Uuid,
+    kinds: &[EmailKind],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use email_job::Column as C;
+    Ok(email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Cancelled))
+        .col_expr(C::LastError, Expr::value(reason))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::LeadId.eq(lead_id))
+        .filter(C::State.eq(JobState::Queued))
+        .filter(C::Kind.is_in(kinds.iter().copied()))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
 /// is permanent or the attempts are used up. Returns the new state.
 pub async fn mark_failed(
@@ -168,7 +210,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// Counts per state, for `emailJobStats`.
 pub async fn stats(conn: &impl ConnectionTrait, _by: Admin<'_>) -> Result<Vec<(JobState, u64)>, DbErr> {
     let mut counts = Vec::new();
-    for state in [JobState::Queued, JobState::Sent, JobState::Dead] {
+    for state in [JobState::Queued, JobState::Sent, JobState::Dead, JobState::Cancelled] {
         let n = email_job::Entity::find().filter(email_job::Column::State.eq(state)).count(conn).await?;
         counts.push((state, n));
     }
@@ -192,6 +234,12 @@ pub async fn list(
         select = select.filter(email_job::Column::Id.lt(after));
     }
     select.order_by_desc(email_job::Column::Id).limit(first).all(conn).await
+}
+
+/// Queued jobs not due yet at `now`.
+pub async fn scheduled(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    use email_job::Column as C;
+    email_job::Entity::find().filter(C::State.eq(JobState::Queued)).filter(C::RunAt.gt(now)).count(conn).await
 }
 
 pub async fn count(conn: &impl ConnectionTrait, state: Option<JobState>) -> Result<u64, DbErr> {

@@ -4,9 +4,12 @@
 use std::{sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
-use entity::email_job::{self, EmailKind, JobState};
+use entity::{
+    email_job::{self, EmailKind, JobState},
+    lead::{self, LeadStatus},
+};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
+use sea_orm::{DatabaseBackend, DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +45,8 @@ pub struct DrainReport {
     pub sent: usize,
     pub retrying: usize,
     pub dead: usize,
+    /// Reminders dropped unsent: their lead was answered before they fell due.
+    pub cancelled: usize,
 }
 
 impl Worker {
@@ -126,6 +131,7 @@ impl Worker {
                     JobState::Sent => report.sent += 1,
                     JobState::Queued => report.retrying += 1,
                     JobState::Dead => report.dead += 1,
+                    JobState::Cancelled => report.cancelled += 1,
                 }
             }
         }
@@ -133,6 +139,15 @@ impl Worker {
 
     async fn process(&self, job: &email_job::Model, claimed_at: DateTime<Utc>) -> anyhow::Result<JobState> {
         let to = mask_email(&job.recipient);
+        if job.kind.is_chaser()
+            && let Some(reason) = moot(&self.db, job).await?
+        {
+            // Answered after the job was claimed; the answer's own transaction dropped it
+            // if it came earlier.
+            queue::mark_cancelled(&self.db, job, reason, claimed_at.max(clock::now())).await?;
+            tracing::info!(job = %job.id, kind = ?job.kind, to, reason, "email dropped unsent");
+            return Ok(JobState::Cancelled);
+        }
         let started = Instant::now();
         let result = match self.render(job) {
             Ok(message) => self.mailer.send(message).await,
@@ -175,15 +190,30 @@ impl Worker {
     }
 
     fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
+        let build = match job.kind {
+            EmailKind::LeadAcknowledgement => messages::acknowledgement,
+            EmailKind::LeadNotification => messages::notification,
+            EmailKind::ResponseReminder => messages::reminder,
+            EmailKind::ResponseEscalation => messages::escalation,
+            EmailKind::LeadAssigned => messages::assigned,
+        };
         let lead = LeadMail::deserialize(&job.payload)?;
         let sender = Sender {
             from: &self.mailer.from,
             reply_to: self.mailer.reply_to.as_ref(),
             firm_name: &self.mailer.firm_name,
         };
-        match job.kind {
-            EmailKind::LeadAcknowledgement => messages::acknowledgement(job.id, &job.recipient, &lead, &sender),
-            EmailKind::LeadNotification => messages::notification(job.id, &job.recipient, &lead, &sender),
-        }
+        build(job.id, &job.recipient, &lead, &sender)
     }
+}
+
+/// Why a reminder or escalation is no longer needed, if it is not.
+async fn moot(db: &DatabaseConnection, job: &email_job::Model) -> anyhow::Result<Option<&'static str>> {
+    let Some(lead_id) = job.lead_id else { return Ok(None) };
+    Ok(match lead::Entity::find_by_id(lead_id).one(db).await? {
+        None => Some("the lead no longer exists"),
+        Some(lead) if lead.status != LeadStatus::Pending => Some("the lead was reached out before this fell due"),
+        Some(lead) if lead.outcome.is_decided() => Some("the lead had an outcome before this fell due"),
+        Some(_) => None,
+    })
 }

@@ -22,6 +22,9 @@ pub enum EmailJobState {
     Sent,
     /// Given up on: see `lastError`. `retryEmailJob` puts it back in the queue.
     Dead,
+    /// Dropped unsent because it was no longer needed (see `lastError`): a reminder for a lead
+    /// answered before it fell due.
+    Cancelled,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -31,6 +34,12 @@ pub enum EmailKind {
     LeadAcknowledgement,
     /// To an attorney.
     LeadNotification,
+    /// To the assignee (or the notification list): the lead is still PENDING at `respondBy`.
+    ResponseReminder,
+    /// To the admins: the lead is still PENDING at twice the response target.
+    ResponseEscalation,
+    /// To a user someone else assigned the lead to.
+    LeadAssigned,
 }
 
 pub struct EmailJob(pub email_job::Model);
@@ -97,9 +106,13 @@ impl EmailJobConnection {
 
 #[derive(SimpleObject)]
 pub struct EmailJobStats {
+    /// Waiting: due now, retrying later, or scheduled (see `scheduled`).
     pub queued: i64,
+    /// Of the queued, those not due yet: retries in their backoff and response reminders.
+    pub scheduled: i64,
     pub sent: i64,
     pub dead: i64,
+    pub cancelled: i64,
 }
 
 fn cursor(job: &email_job::Model) -> String {
@@ -147,12 +160,19 @@ impl EmailJobQuery {
         Ok(EmailJobConnection { edges, nodes, page_info, state: state_filter })
     }
 
-    /// How many mails are queued, sent and dead. Admins only.
+    /// How many mails are queued, sent, dead and cancelled. Admins only.
     async fn email_job_stats(&self, ctx: &Context<'_>) -> Result<EmailJobStats> {
         let admin = session(ctx).admin()?;
         let counts = queue::stats(&state(ctx).db, admin).await.map_err(AppError::from)?;
         let get = |wanted: JobState| counts.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, n)| *n as i64);
-        Ok(EmailJobStats { queued: get(JobState::Queued), sent: get(JobState::Sent), dead: get(JobState::Dead) })
+        let scheduled = queue::scheduled(&state(ctx).db, clock::now()).await.map_err(AppError::from)? as i64;
+        Ok(EmailJobStats {
+            queued: get(JobState::Queued),
+            scheduled,
+            sent: get(JobState::Sent),
+            dead: get(JobState::Dead),
+            cancelled: get(JobState::Cancelled),
+        })
     }
 }
 

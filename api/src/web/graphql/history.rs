@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{email_job, lead_event, lead_note};
 
 use super::{
+    duties::{ConflictState, LeadOutcome},
     email_jobs::EmailJob,
     lead::{Resume, user},
     loaders::{ById, ReplacedResumeKey},
@@ -13,7 +14,9 @@ use super::{
     types::{LeadStatus, User},
 };
 use crate::leads::{
+    conflicts::decide,
     history::{self, EventData},
+    outcome,
     submission::ResumeFile,
 };
 
@@ -33,6 +36,11 @@ pub enum LeadEventKind {
     /// No acknowledgement was sent to the prospect: their address had been sent as many as
     /// `INTAKE_ACK_PER_RECIPIENT` allows in 24 hours (the attorneys were notified as usual).
     AcknowledgementCapped,
+    /// The conflict check ran: at submission (by the system) or again on request.
+    ConflictChecked,
+    /// An attorney decided a possible conflict.
+    ConflictResolved,
+    OutcomeSet,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -86,6 +94,11 @@ impl LeadEvent {
     fn data(&self) -> Option<EventData> {
         EventData::read(&self.0)
     }
+}
+
+fn outcome_named(name: &str) -> Option<LeadOutcome> {
+    use sea_orm::Iterable;
+    entity::lead::LeadOutcome::iter().find(|o| outcome::outcome_name(*o) == name).map(Into::into)
 }
 
 fn status(name: &str) -> Option<LeadStatus> {
@@ -185,6 +198,46 @@ impl LeadEvent {
     async fn will_retry(&self) -> Option<bool> {
         match self.data()? {
             EventData::EmailFailed(failed) => Some(failed.will_retry),
+            _ => None,
+        }
+    }
+    /// CONFLICT_CHECKED: the state the check left; CONFLICT_RESOLVED: the decision.
+    async fn conflict_state(&self) -> Option<ConflictState> {
+        let name = match self.data()? {
+            EventData::ConflictChecked(checked) => checked.state,
+            EventData::ConflictResolved(resolved) => resolved.decision,
+            _ => return None,
+        };
+        [ConflictState::Clear, ConflictState::PossibleConflict, ConflictState::Cleared, ConflictState::Conflict]
+            .into_iter()
+            .find(|s| decide::state_name((*s).into()) == name)
+    }
+    /// CONFLICT_CHECKED: how many hits the check found.
+    async fn hit_count(&self) -> Option<i32> {
+        match self.data()? {
+            EventData::ConflictChecked(checked) => Some(checked.hits as i32),
+            _ => None,
+        }
+    }
+    /// OUTCOME_SET: the outcome before.
+    async fn from_outcome(&self) -> Option<LeadOutcome> {
+        match self.data()? {
+            EventData::OutcomeSet(set) => outcome_named(&set.from),
+            _ => None,
+        }
+    }
+    /// OUTCOME_SET: the outcome after.
+    async fn to_outcome(&self) -> Option<LeadOutcome> {
+        match self.data()? {
+            EventData::OutcomeSet(set) => outcome_named(&set.to),
+            _ => None,
+        }
+    }
+    /// OUTCOME_SET: the reason given; CONFLICT_RESOLVED: the decision's note.
+    async fn reason(&self) -> Option<String> {
+        match self.data()? {
+            EventData::OutcomeSet(set) => set.reason,
+            EventData::ConflictResolved(resolved) => resolved.note,
             _ => None,
         }
     }

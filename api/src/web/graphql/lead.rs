@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{email_job, lead, lead_note};
 
 use super::{
+    duties::{ConflictCheck, ConflictState, LeadOutcome},
     email_jobs::EmailJob,
     history::{LeadEvent, LeadNote},
     loaders::{ById, HistoryOf, Of},
@@ -14,6 +15,7 @@ use super::{
 };
 use crate::{
     error::AppError,
+    infra::clock,
     leads::list,
     leads::submission::{self, ResumeFile},
 };
@@ -78,6 +80,32 @@ impl Lead {
     async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<LeadNote>> {
         let notes = loaders_of(ctx).load_one(Of::<lead_note::Entity>::new(self.0.id)).await?.unwrap_or_default();
         Ok(notes.into_iter().map(LeadNote).collect())
+    }
+    /// The conflict-of-interest check made when the lead was submitted (or run again since),
+    /// and an attorney's decision on it.
+    async fn conflict_check(&self) -> ConflictCheck {
+        ConflictCheck(self.0.clone())
+    }
+    /// What came of the lead for the firm; OPEN at first.
+    async fn outcome(&self) -> LeadOutcome {
+        self.0.outcome.into()
+    }
+    /// Why it was declined or referred out (or any other outcome's note).
+    async fn outcome_reason(&self) -> Option<&str> {
+        self.0.outcome_reason.as_deref()
+    }
+    /// When the outcome was last set.
+    async fn outcome_at(&self) -> Option<DateTime<Utc>> {
+        self.0.outcome_at
+    }
+    /// When the firm must have reached out (`INTAKE_RESPONSE_TARGET`, counted in
+    /// `INTAKE_BUSINESS_HOURS` when set); null when the firm sets no target.
+    async fn respond_by(&self) -> Option<DateTime<Utc>> {
+        self.0.respond_by
+    }
+    /// Still PENDING after `respondBy`.
+    async fn overdue(&self) -> bool {
+        self.0.status == lead::LeadStatus::Pending && self.0.respond_by.is_some_and(|due| due < clock::now())
     }
     /// The mails this lead triggered, oldest first, with their delivery state.
     async fn notifications(&self, ctx: &Context<'_>) -> Result<Vec<EmailJob>> {
@@ -166,6 +194,12 @@ pub struct LeadFilter {
     pub unassigned: Option<bool>,
     /// Part of the first name, last name or email, ignoring case.
     pub search: Option<String>,
+    /// Any of these conflict-check states.
+    pub conflict_state: Option<Vec<ConflictState>>,
+    /// Any of these outcomes.
+    pub outcome: Option<Vec<LeadOutcome>>,
+    /// `true`: only leads still PENDING past `respondBy`; `false`: all the others.
+    pub overdue: Option<bool>,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -226,5 +260,8 @@ pub fn merged_filter(
         assigned_to,
         unassigned: filter.unassigned,
         search: filter.search.or(search),
+        conflict_states: filter.conflict_state.map(|list| list.into_iter().map(Into::into).collect()),
+        outcomes: filter.outcome.map(|list| list.into_iter().map(Into::into).collect()),
+        overdue: filter.overdue,
     })
 }

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, hash::Hash, marker::PhantomData, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{email_job, lead, lead_event, lead_note, replaced_resume, user};
+use entity::{conflict_party, email_job, lead, lead_event, lead_note, replaced_resume, user};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
@@ -76,7 +76,7 @@ macro_rules! with_id {
         }
     )*};
 }
-with_id!(user, lead, lead_note, email_job);
+with_id!(user, lead, lead_note, email_job, conflict_party);
 
 impl OfLead for lead_note::Entity {
     const LEAD: Self::Column = lead_note::Column::LeadId;

@@ -116,8 +116,9 @@ impl LeadMutation {
         Ok(LeadNote(changes::add_note(&state(ctx).leads, lead_id, &body, actor).await?))
     }
 
-    /// Assigns a lead to an active attorney or admin; `userId: null` unassigns it. Attorneys
-    /// and admins.
+    /// Assigns a lead to an active attorney or admin; `userId: null` unassigns it. The new
+    /// assignee is told by mail (unless they took it themselves), and a reminder still due goes
+    /// to them. Attorneys and admins.
     async fn assign_lead(&self, ctx: &Context<'_>, id: ID, user_id: Option<ID>) -> Result<Lead> {
         let actor = session(ctx).staff()?;
         let id = parse_id(&id, "id")?;
@@ -168,7 +169,8 @@ fn password_budget<'a>(ctx: &Context<'a>) -> Result<&'a PasswordBudget, AppError
     ctx.data::<PasswordBudget>().map_err(|_| AppError::Internal(anyhow::anyhow!("no password budget for this request")))
 }
 
-/// Every mutation: leads, sign-in and accounts here, the mail queue in `email_jobs.rs`.
+/// Every mutation: leads, sign-in and accounts here, the firm's duties in `duties.rs`, the mail
+/// queue in `email_jobs.rs`.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(LeadMutation, super::email_jobs::EmailJobMutation);
+pub struct MutationRoot(LeadMutation, super::duties::DutiesMutation, super::email_jobs::EmailJobMutation);

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::NaiveDate;
 
-use super::{lead::user, types::LeadStatus, types::User};
+use super::{duties::LeadOutcome, lead::user, types::LeadStatus, types::User};
 use crate::leads::stats;
 
 pub struct LeadStats(pub stats::LeadStats);
@@ -11,6 +11,12 @@ pub struct LeadStats(pub stats::LeadStats);
 #[derive(SimpleObject)]
 pub struct StatusCount {
     pub status: LeadStatus,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct OutcomeCount {
+    pub outcome: LeadOutcome,
     pub count: i64,
 }
 
@@ -70,6 +76,15 @@ impl LeadStats {
     }
     async fn time_to_reach_out(&self) -> ReachOutTimes {
         (&self.0.time_to_reach_out).into()
+    }
+    /// Of those, how many have each outcome now (every outcome, zeros included).
+    async fn by_outcome(&self) -> Vec<OutcomeCount> {
+        self.0.by_outcome.iter().map(|(o, n)| OutcomeCount { outcome: (*o).into(), count: *n as i64 }).collect()
+    }
+    /// RETAINED over the leads with a decided outcome (RETAINED, DECLINED, REFERRED_OUT,
+    /// NO_RESPONSE), from 0 to 1; null when none has one.
+    async fn conversion_rate(&self) -> Option<f64> {
+        self.0.conversion_rate
     }
     /// Everyone with leads assigned or reached out in the range.
     async fn per_attorney(&self) -> Vec<AttorneyStats<'_>> {

@@ -1,0 +1,162 @@
+//! What attorneys do with a check: decide a possible conflict, or check again after the
+//! register changed. Both are lead changes, recorded in its history with the actor.
+
+use std::collections::HashSet;
+
+use entity::lead::{self, ConflictState};
+use sea_orm::sea_query::Expr;
+use uuid::Uuid;
+
+use super::check::{self, Finding, Hit, Subject};
+use crate::{
+    accounts::session::Staff,
+    error::AppError,
+    leads::{
+        changes::{Change, change_lead},
+        history::{Actor, ConflictChecked, ConflictResolved, EventData, NewEvent},
+        service::Leads,
+        submission,
+    },
+};
+
+pub const MAX_NOTE_CHARS: usize = 10_000;
+
+/// An attorney's decision on a possible conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Cleared,
+    Conflict,
+}
+
+pub fn state_name(state: ConflictState) -> &'static str {
+    match state {
+        ConflictState::Clear => "CLEAR",
+        ConflictState::PossibleConflict => "POSSIBLE_CONFLICT",
+        ConflictState::Cleared => "CLEARED",
+        ConflictState::Conflict => "CONFLICT",
+    }
+}
+
+/// The history event of a check whose result is now the lead's.
+pub fn checked_event(lead: &lead::Model, actor: Actor, new_hits: usize) -> NewEvent {
+    let hits = lead.conflict_hits.as_ref().and_then(|h| h.as_array().map(Vec::len)).unwrap_or(0);
+    NewEvent {
+        lead_id: lead.id,
+        actor,
+        data: EventData::ConflictChecked(ConflictChecked {
+            state: state_name(lead.conflict_state).to_owned(),
+            hits: hits as u32,
+            new_hits: new_hits as u32,
+        }),
+    }
+}
+
+/// Moves a possible conflict to CLEARED or CONFLICT (a decided one may be decided again, as
+/// facts come to light); a CONFLICT needs a note saying why. A lead with nothing to decide
+/// (CLEAR) is refused.
+pub async fn resolve(
+    leads: &Leads,
+    id: Uuid,
+    decision: Decision,
+    note: Option<String>,
+    actor: Staff<'_>,
+) -> Result<lead::Model, AppError> {
+    use lead::Column as C;
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+        return Err(AppError::bad_input("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
+    }
+    if decision == Decision::Conflict && note.is_none() {
+        return Err(AppError::bad_input("note", "is required for CONFLICT: say what the conflict is"));
+    }
+    let state = match decision {
+        Decision::Cleared => ConflictState::Cleared,
+        Decision::Conflict => ConflictState::Conflict,
+    };
+    let by = actor.user().id;
+    change_lead(leads, id, |lead, now| {
+        if lead.conflict_state == ConflictState::Clear {
+            return Err(AppError::bad_input("leadId", "has no possible conflict to decide: its check found nothing"));
+        }
+        if lead.conflict_state == state && lead.conflict_note == note {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            columns: vec![
+                (C::ConflictState, Expr::value(state)),
+                (C::ConflictDecidedBy, Expr::value(by)),
+                (C::ConflictDecidedAt, Expr::value(now)),
+                (C::ConflictNote, Expr::value(note.clone())),
+            ],
+            events: vec![NewEvent {
+                lead_id: id,
+                actor: Actor::User(by),
+                data: EventData::ConflictResolved(ConflictResolved {
+                    decision: state_name(state).to_owned(),
+                    note: note.clone(),
+                }),
+            }],
+            ..Change::default()
+        }))
+    })
+    .await
+}
+
+/// Checks the lead again against the register and the leads submitted before it. A decision
+/// already made stands unless the check finds someone it had not found before; then the lead
+/// is a possible conflict again, to be decided afresh.
+pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Model, AppError> {
+    use lead::Column as C;
+    let lead = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    let earlier = match lead.duplicate_of {
+        Some(first) => submission::find(&leads.db, first).await?,
+        None => None,
+    };
+    let subject = Subject {
+        lead_id: lead.id,
+        name_key: &lead.name_key,
+        email_key: &lead.email_key,
+        email: &lead.email,
+        submitted_at: lead.created_at,
+        earlier: earlier.as_ref(),
+    };
+    let finding = check::run(&leads.db, &subject).await?;
+    let by = actor.user().id;
+    let changed = change_lead(leads, id, |lead, now| {
+        let new_hits = new_hits(&check::stored_hits(lead), &finding);
+        let decided = matches!(lead.conflict_state, ConflictState::Cleared | ConflictState::Conflict);
+        let state = if decided && new_hits == 0 { lead.conflict_state } else { finding.state };
+        let mut columns = vec![
+            (C::ConflictState, Expr::value(state)),
+            (C::ConflictHits, Expr::value(serde_json::to_value(&finding.hits).expect("hits serialise"))),
+            (C::ConflictCheckedAt, Expr::value(now)),
+        ];
+        if state != lead.conflict_state {
+            let none: Option<Uuid> = None;
+            columns.push((C::ConflictDecidedBy, Expr::value(none)));
+            columns.push((C::ConflictDecidedAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None)));
+            columns.push((C::ConflictNote, Expr::value(Option::<String>::None)));
+        }
+        let after = lead::Model {
+            conflict_state: state,
+            conflict_hits: Some(serde_json::to_value(&finding.hits).expect("hits serialise")),
+            ..lead.clone()
+        };
+        Ok(Some(Change {
+            columns,
+            events: vec![checked_event(&after, Actor::User(by), new_hits)],
+            ..Change::default()
+        }))
+    })
+    .await?;
+    tracing::info!(lead = %id, by = %by, state = state_name(changed.conflict_state), "conflict check run again");
+    Ok(changed)
+}
+
+/// Hits of `finding` that `before` did not have: another party or lead, or a party or lead
+/// matched on more than before.
+fn new_hits(before: &[Hit], finding: &Finding) -> usize {
+    let seen: HashSet<(Option<Uuid>, Option<Uuid>, &[String])> =
+        before.iter().map(|h| (h.party_id, h.lead_id, h.matched_on.as_slice())).collect();
+    finding.conflicting().filter(|h| !seen.contains(&(h.party_id, h.lead_id, h.matched_on.as_slice()))).count()
+}
