@@ -43,6 +43,15 @@ pub fn person_name(raw: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
+/// Free text that may be left out: trimmed, empty as none, at most `max_chars`.
+pub fn optional_text(raw: Option<String>, max_chars: usize) -> Result<Option<String>, String> {
+    let text = raw.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > max_chars) {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    Ok(text)
+}
+
 pub fn password(raw: &str) -> Result<(), String> {
     if raw.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::{
     accounts::session::Staff,
     error::AppError,
+    infra::validate,
     leads::{
         changes::{Change, change_lead},
         history::{Actor, EventData, NewEvent, OutcomeSet},
@@ -39,10 +40,7 @@ pub async fn set(
     actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
     use lead::Column as C;
-    let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(AppError::bad_input("reason", format!("must be at most {MAX_REASON_CHARS} characters")));
-    }
+    let reason = validate::optional_text(reason, MAX_REASON_CHARS).map_err(|m| AppError::bad_input("reason", m))?;
     if matches!(outcome, LeadOutcome::Declined | LeadOutcome::ReferredOut) && reason.is_none() {
         return Err(AppError::bad_input(
             "reason",

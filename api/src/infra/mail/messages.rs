@@ -82,6 +82,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "notification.subject.txt",
         "notification.txt",
         "notification.html",
+        "lead.txt",
+        "lead.html",
         "reminder.subject.txt",
         "reminder.txt",
         "reminder.html",
@@ -190,5 +192,7 @@ mod tests {
         let sender = Sender { from: &from, reply_to: None, firm_name: "Firm" };
         let message = notification(Uuid::nil(), "alex@firm.example", &lead, &sender).unwrap();
         assert!(String::from_utf8(message.formatted()).unwrap().contains("Reply-To:"));
+        let html = TEMPLATES.get_template("reminder.html").unwrap().render(&ctx).unwrap();
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "the shared part escapes too: {html}");
     }
 }

@@ -11,6 +11,7 @@ use super::check::{self, Finding, Hit, Subject};
 use crate::{
     accounts::session::Staff,
     error::AppError,
+    infra::validate,
     leads::{
         changes::{Change, change_lead},
         history::{Actor, ConflictChecked, ConflictResolved, EventData, NewEvent},
@@ -62,10 +63,7 @@ pub async fn resolve(
     actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
     use lead::Column as C;
-    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-        return Err(AppError::bad_input("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
-    }
+    let note = validate::optional_text(note, MAX_NOTE_CHARS).map_err(|m| AppError::bad_input("note", m))?;
     if decision == Decision::Conflict && note.is_none() {
         return Err(AppError::bad_input("note", "is required for CONFLICT: say what the conflict is"));
     }

@@ -48,16 +48,12 @@ fn prepare(
     if name_key.is_empty() {
         return Err("name has no letters".into());
     }
-    let optional = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let email = optional(input.email).map(|e| validate::email(&e).map_err(|m| format!("email {m}"))).transpose()?;
-    let organization = optional(input.organization);
-    if organization.as_ref().is_some_and(|o| o.chars().count() > MAX_TEXT_CHARS) {
-        return Err(format!("organization must be at most {MAX_TEXT_CHARS} characters"));
-    }
-    let note = optional(input.note);
-    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-        return Err(format!("note must be at most {MAX_NOTE_CHARS} characters"));
-    }
+    let email = validate::optional_text(input.email, MAX_TEXT_CHARS)
+        .and_then(|e| e.map(|e| validate::email(&e)).transpose())
+        .map_err(|m| format!("email {m}"))?;
+    let organization =
+        validate::optional_text(input.organization, MAX_TEXT_CHARS).map_err(|m| format!("organization {m}"))?;
+    let note = validate::optional_text(input.note, MAX_NOTE_CHARS).map_err(|m| format!("note {m}"))?;
     let role = input.role.ok_or("role is required: CLIENT, FORMER_CLIENT, ADVERSE_PARTY or RELATED_PARTY")?;
     let organization_key = organization.as_deref().map(keys::organization_key).filter(|k| !k.is_empty());
     Ok(conflict_party::Model {
