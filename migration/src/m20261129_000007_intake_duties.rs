@@ -65,27 +65,21 @@ impl MigrationTrait for Migration {
             manager.create_index(Index::create().name(name).table(ConflictParties::Table).col(col).to_owned()).await?;
         }
         // Every name's look-up strings (itself and its one-typo variants), for parties ('p')
-        // and leads ('l'): the primary key is the index a check reads.
-        manager
-            .create_table(
-                Table::create()
-                    .table(ConflictKeys::Table)
-                    .col(string_len(ConflictKeys::Variant, 300))
-                    .col(uuid(ConflictKeys::OwnerId))
-                    .col(char_len(ConflictKeys::OwnerKind, 1))
-                    .primary_key(Index::create().col(ConflictKeys::Variant).col(ConflictKeys::OwnerId))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_conflict_keys_owner")
-                    .table(ConflictKeys::Table)
-                    .col(ConflictKeys::OwnerId)
-                    .to_owned(),
-            )
-            .await?;
+        // and leads ('l'): the primary key is the index a check reads, and the only one, since
+        // a name's rows are found again from its variants. On SQLite the rows live in that key
+        // itself (WITHOUT ROWID): one B-tree to write per row instead of two.
+        let table = Table::create()
+            .table(ConflictKeys::Table)
+            .col(string_len(ConflictKeys::Variant, 300))
+            .col(uuid(ConflictKeys::OwnerId))
+            .col(char_len(ConflictKeys::OwnerKind, 1))
+            .primary_key(Index::create().col(ConflictKeys::Variant).col(ConflictKeys::OwnerId))
+            .to_owned();
+        let keys = match manager.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => format!("{} WITHOUT ROWID", table.to_string(SqliteQueryBuilder)),
+            _ => table.to_string(PostgresQueryBuilder),
+        };
+        manager.get_connection().execute_unprepared(&keys).await?;
         // Reminders of one lead are cancelled together when it is answered.
         manager
             .get_connection()

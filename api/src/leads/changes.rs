@@ -27,7 +27,10 @@ use crate::{
     infra::clock,
     infra::mail::messages::LeadMail,
     infra::validate,
-    leads::conflicts::{check::key_rows, keys},
+    leads::conflicts::{
+        check::{forget_name, key_rows},
+        keys,
+    },
     leads::history::{
         self, Actor, EventData, FieldChange, FieldsUpdated, NewEvent, NoteAdded, ResumeReplaced, StatusChanged,
     },
@@ -103,7 +106,7 @@ async fn write_if_unchanged(
         replaced_resume::Entity::insert(replaced).exec_without_returning(&txn).await?;
     }
     if let Some(name_key) = &change.name_key {
-        conflict_key::Entity::delete_many().filter(conflict_key::Column::OwnerId.eq(seen.id)).exec(&txn).await?;
+        forget_name(&txn, seen.id, &seen.name_key).await?;
         let rows = key_rows(seen.id, "l", name_key);
         if !rows.is_empty() {
             conflict_key::Entity::insert_many(rows).exec_without_returning(&txn).await?;

@@ -1,6 +1,9 @@
 //! The check itself: a lead's email, name and email domain against the register and against
-//! other people's earlier leads. Two indexed statements, whatever the register's size: each
-//! looks up the lead's keys and its name's variants, and reads at most a bounded number of rows.
+//! other people's earlier leads. Two or three indexed statements, whatever the register's
+//! size: the name's variants in `conflict_keys` (its primary key), then the parties (by
+//! email, organisation or the ids found) and the leads (by the ids found) through their
+//! indexes, each bounded. Ids are looked up first and passed as values, so that no query
+//! planner can choose to walk a whole table to join them.
 
 use std::collections::BTreeSet;
 
@@ -10,8 +13,8 @@ use entity::{
     lead::{self, ConflictState},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Query},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, UnionType},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -90,36 +93,61 @@ impl Finding {
 }
 
 pub async fn run(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Result<Finding, DbErr> {
-    let variants = keys::name_variants(subject.name_key);
-    let mut hits = register_hits(conn, subject, &variants).await?;
-    hits.extend(lead_hits(conn, subject, &variants).await?);
+    let (parties, leads) = owners(conn, &keys::name_variants(subject.name_key)).await?;
+    let mut hits = register_hits(conn, subject, parties).await?;
+    hits.extend(lead_hits(conn, subject, leads).await?);
     Ok(Finding::of(hits))
 }
 
-fn owners_of(variants: &BTreeSet<String>, kind: &str) -> sea_orm::sea_query::SelectStatement {
+/// The parties and the leads whose names share a variant with these, at most
+/// `MAX_CANDIDATES` of each, in one statement.
+async fn owners(conn: &impl ConnectionTrait, variants: &BTreeSet<String>) -> Result<(Vec<Uuid>, Vec<Uuid>), DbErr> {
     use conflict_key::Column as K;
-    Query::select()
-        .column(K::OwnerId)
-        .from(conflict_key::Entity)
-        .and_where(Expr::col(K::Variant).is_in(variants.iter().cloned()))
-        .and_where(Expr::col(K::OwnerKind).eq(kind))
-        .limit(MAX_CANDIDATES)
-        .to_owned()
+    if variants.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let of_kind = |kind: &str| {
+        let found = Query::select()
+            .columns([K::OwnerId, K::OwnerKind])
+            .from(conflict_key::Entity)
+            .and_where(Expr::col(K::Variant).is_in(variants.iter().cloned()))
+            .and_where(Expr::col(K::OwnerKind).eq(kind))
+            .limit(MAX_CANDIDATES)
+            .to_owned();
+        Query::select().column(Asterisk).from_subquery(found, Alias::new(format!("{kind}_owners"))).to_owned()
+    };
+    let both = of_kind("p").union(UnionType::All, of_kind("l")).to_owned();
+    let (mut parties, mut leads) = (Vec::new(), Vec::new());
+    for row in conn.query_all_raw(conn.get_database_backend().build(&both)).await? {
+        let (id, kind): (Uuid, String) = (row.try_get("", "owner_id")?, row.try_get("", "owner_kind")?);
+        if kind == "p" { &mut parties } else { &mut leads }.push(id);
+    }
+    Ok((parties, leads))
 }
 
-async fn register_hits(
-    conn: &impl ConnectionTrait,
-    subject: &Subject<'_>,
-    variants: &BTreeSet<String>,
-) -> Result<Vec<Hit>, DbErr> {
+/// Forgets a name's look-up rows (a lead renamed, a party removed), found by its variants.
+pub async fn forget_name(conn: &impl ConnectionTrait, owner_id: Uuid, name_key: &str) -> Result<(), DbErr> {
+    let variants = keys::name_variants(name_key);
+    if variants.is_empty() {
+        return Ok(());
+    }
+    conflict_key::Entity::delete_many()
+        .filter(conflict_key::Column::Variant.is_in(variants))
+        .filter(conflict_key::Column::OwnerId.eq(owner_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+async fn register_hits(conn: &impl ConnectionTrait, subject: &Subject<'_>, named: Vec<Uuid>) -> Result<Vec<Hit>, DbErr> {
     use conflict_party::Column as P;
     let organization = keys::email_organization(subject.email);
     let mut any = Condition::any().add(P::EmailKey.eq(subject.email_key));
     if let Some(org) = &organization {
         any = any.add(P::OrganizationKey.eq(org.as_str()));
     }
-    if !variants.is_empty() {
-        any = any.add(P::Id.in_subquery(owners_of(variants, "p")));
+    if !named.is_empty() {
+        any = any.add(P::Id.is_in(named));
     }
     let parties = conflict_party::Entity::find().filter(any).limit(MAX_CANDIDATES).all(conn).await?;
     let mut hits: Vec<Hit> = parties
@@ -150,11 +178,7 @@ async fn register_hits(
 }
 
 /// Earlier leads of other people whose name matches, and the first lead of this same person.
-async fn lead_hits(
-    conn: &impl ConnectionTrait,
-    subject: &Subject<'_>,
-    variants: &BTreeSet<String>,
-) -> Result<Vec<Hit>, DbErr> {
+async fn lead_hits(conn: &impl ConnectionTrait, subject: &Subject<'_>, named: Vec<Uuid>) -> Result<Vec<Hit>, DbErr> {
     use lead::Column as L;
     let mut hits = Vec::new();
     if let Some(first) = subject.earlier {
@@ -173,17 +197,16 @@ async fn lead_hits(
             same_person: true,
         });
     }
-    if variants.is_empty() {
+    if named.is_empty() {
         return Ok(hits);
     }
     let others: Vec<(Uuid, String, String, String)> = lead::Entity::find()
         .select_only()
         .columns([L::Id, L::FirstName, L::LastName, L::NameKey])
-        .filter(L::Id.in_subquery(owners_of(variants, "l")))
+        .filter(L::Id.is_in(named))
         .filter(L::EmailKey.ne(subject.email_key))
         .filter(L::Id.ne(subject.lead_id))
         .filter(L::CreatedAt.lt(subject.submitted_at))
-        .order_by_desc(L::CreatedAt)
         .limit(MAX_CANDIDATES)
         .into_tuple()
         .all(conn)

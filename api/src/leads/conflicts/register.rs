@@ -13,7 +13,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{check::key_rows, keys};
+use super::{
+    check::{forget_name, key_rows},
+    keys,
+};
 use crate::{
     accounts::session::{Admin, Staff},
     error::AppError,
@@ -128,7 +131,11 @@ pub async fn remove(
     id: Uuid,
 ) -> Result<bool, AppError> {
     let txn = crate::infra::db::begin_write(db).await?;
-    conflict_key::Entity::delete_many().filter(conflict_key::Column::OwnerId.eq(id)).exec(&txn).await?;
+    let Some(party) = find(&txn, id).await? else {
+        txn.rollback().await?;
+        return Ok(false);
+    };
+    forget_name(&txn, id, &party.name_key).await?;
     let removed = conflict_party::Entity::delete_by_id(id).exec(&txn).await?.rows_affected == 1;
     txn.commit().await?;
     if removed {
