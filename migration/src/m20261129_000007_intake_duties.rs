@@ -30,14 +30,19 @@ impl MigrationTrait for Migration {
         }
         // Leads from before the check were never checked: they say so by having no check time
         // (the API shows their submission time) and can be checked with rerunConflictCheck.
-        for (name, col) in [
-            ("idx_leads_name_key", Duties::NameKey),
-            ("idx_leads_conflict_state", Duties::ConflictState),
-            ("idx_leads_outcome", Duties::Outcome),
-            ("idx_leads_respond_by", Duties::RespondBy),
-        ] {
-            manager.create_index(Index::create().name(name).table(Leads::Table).col(col).to_owned()).await?;
-        }
+        // Only the deadline gets an index: conflict states and outcomes are few values that the
+        // list filters while walking its own order, and every index is paid for by each
+        // submission. The leads still to be keyed (name_key '') are found through a partial
+        // index that a new lead never enters.
+        manager
+            .create_index(
+                Index::create().name("idx_leads_respond_by").table(Leads::Table).col(Duties::RespondBy).to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE INDEX idx_leads_unkeyed ON leads (id) WHERE name_key = ''")
+            .await?;
 
         manager
             .create_table(
@@ -91,10 +96,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP INDEX idx_email_jobs_lead_queued").await?;
         manager.drop_table(Table::drop().table(ConflictKeys::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(ConflictParties::Table).to_owned()).await?;
-        for name in ["idx_leads_name_key", "idx_leads_conflict_state", "idx_leads_outcome", "idx_leads_respond_by"] {
+        for name in ["idx_leads_respond_by", "idx_leads_unkeyed"] {
             manager.drop_index(Index::drop().name(name).table(Leads::Table).to_owned()).await?;
         }
         for col in [

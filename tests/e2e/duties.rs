@@ -23,6 +23,7 @@ on_both_backends!(
     reminders_are_dropped_once_the_lead_is_answered,
     assignment_tells_the_assignee_and_moves_the_reminder,
     a_lead_past_its_deadline_is_overdue,
+    leads_from_before_the_check_are_keyed_at_start_up,
 );
 
 const LEAD_CHECK: &str = "query($id: ID!) { lead(id: $id) {
@@ -523,4 +524,28 @@ async fn a_lead_past_its_deadline_is_overdue(backend: Backend) {
     assert_eq!(body["data"]["leads"]["nodes"], json!([{ "id": late }]), "{body}");
     let body = app.graphql("{ leads(filter: { overdue: false }) { nodes { id } } }", json!({}), Some(&admin)).await;
     assert_eq!(body["data"]["leads"]["nodes"], json!([{ "id": answered }]), "{body}");
+}
+
+async fn leads_from_before_the_check_are_keyed_at_start_up(backend: Backend) {
+    use sea_orm::ActiveModelTrait;
+    let mut app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    // A lead as migration 7 left one: no name key, nothing to find it by.
+    let old = entity::lead::Model {
+        id: uuid::Uuid::now_v7(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        email: "ada@old.example".into(),
+        email_key: "ada@old.example".into(),
+        resume_key: "resumes/old.pdf".into(),
+        created_at: api::infra::clock::now(),
+        updated_at: api::infra::clock::now(),
+        ..Default::default()
+    };
+    entity::lead::ActiveModel::from(old.clone()).insert(&app.state.db).await.unwrap();
+    app.restart().await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@new.example")).await;
+    let check = lead(&app, &admin, &id).await["conflictCheck"].clone();
+    assert_eq!(check["state"], "POSSIBLE_CONFLICT", "{check}");
+    assert_eq!(check["hits"][0]["lead"]["id"], old.id.to_string());
 }

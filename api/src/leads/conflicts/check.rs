@@ -13,7 +13,8 @@ use entity::{
     lead::{self, ConflictState},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, UnionType},
 };
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ impl Finding {
     }
 }
 
-pub async fn run(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Result<Finding, DbErr> {
+pub async fn run(conn: &DatabaseConnection, subject: &Subject<'_>) -> Result<Finding, DbErr> {
     let (parties, leads) = owners(conn, &keys::name_variants(subject.name_key)).await?;
     let mut hits = register_hits(conn, subject, parties).await?;
     hits.extend(lead_hits(conn, subject, leads).await?);
@@ -101,28 +102,49 @@ pub async fn run(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Result<F
 
 /// The parties and the leads whose names share a variant with these, at most
 /// `MAX_CANDIDATES` of each, in one statement.
-async fn owners(conn: &impl ConnectionTrait, variants: &BTreeSet<String>) -> Result<(Vec<Uuid>, Vec<Uuid>), DbErr> {
-    use conflict_key::Column as K;
+async fn owners(conn: &DatabaseConnection, variants: &BTreeSet<String>) -> Result<(Vec<Uuid>, Vec<Uuid>), DbErr> {
     if variants.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let of_kind = |kind: &str| {
-        let found = Query::select()
-            .columns([K::OwnerId, K::OwnerKind])
-            .from(conflict_key::Entity)
-            .and_where(Expr::col(K::Variant).is_in(variants.iter().cloned()))
-            .and_where(Expr::col(K::OwnerKind).eq(kind))
-            .limit(MAX_CANDIDATES)
-            .to_owned();
-        Query::select().column(Asterisk).from_subquery(found, Alias::new(format!("{kind}_owners"))).to_owned()
+    let found: Vec<(Uuid, String)> = match conn.get_database_backend() {
+        // Planned afresh for these very strings (an unnamed statement): a plan cached while the
+        // table was small would keep scanning it whole once it has grown.
+        DatabaseBackend::Postgres => {
+            // At most MAX_CANDIDATES of each kind.
+            const SQL: &str = "SELECT owner_id, owner_kind::text FROM (SELECT owner_id, owner_kind FROM conflict_keys \
+                 WHERE variant = ANY($1) AND owner_kind = 'p' LIMIT 50) AS party_owners \
+                 UNION ALL SELECT owner_id, owner_kind::text FROM (SELECT owner_id, owner_kind FROM conflict_keys \
+                 WHERE variant = ANY($1) AND owner_kind = 'l' LIMIT 50) AS lead_owners";
+            let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
+            sea_orm::sqlx::query_as(SQL)
+                .bind(variants)
+                .persistent(false)
+                .fetch_all(conn.get_postgres_connection_pool())
+                .await
+                .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?
+        }
+        // SQLite always reads an IN list on the primary key through it.
+        _ => {
+            use conflict_key::Column as K;
+            let of_kind = |kind: &str| {
+                let found = Query::select()
+                    .columns([K::OwnerId, K::OwnerKind])
+                    .from(conflict_key::Entity)
+                    .and_where(Expr::col(K::Variant).is_in(variants.iter().cloned()))
+                    .and_where(Expr::col(K::OwnerKind).eq(kind))
+                    .limit(MAX_CANDIDATES)
+                    .to_owned();
+                Query::select().column(Asterisk).from_subquery(found, Alias::new(format!("{kind}_owners"))).to_owned()
+            };
+            let both = of_kind("p").union(UnionType::All, of_kind("l")).to_owned();
+            let rows = conn.query_all_raw(conn.get_database_backend().build(&both)).await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("", "owner_id")?, row.try_get("", "owner_kind")?)))
+                .collect::<Result<_, DbErr>>()?
+        }
     };
-    let both = of_kind("p").union(UnionType::All, of_kind("l")).to_owned();
-    let (mut parties, mut leads) = (Vec::new(), Vec::new());
-    for row in conn.query_all_raw(conn.get_database_backend().build(&both)).await? {
-        let (id, kind): (Uuid, String) = (row.try_get("", "owner_id")?, row.try_get("", "owner_kind")?);
-        if kind == "p" { &mut parties } else { &mut leads }.push(id);
-    }
-    Ok((parties, leads))
+    let (parties, leads): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, kind)| kind == "p");
+    Ok((parties.into_iter().map(|(id, _)| id).collect(), leads.into_iter().map(|(id, _)| id).collect()))
 }
 
 /// Forgets a name's look-up rows (a lead renamed, a party removed), found by its variants.
@@ -139,7 +161,11 @@ pub async fn forget_name(conn: &impl ConnectionTrait, owner_id: Uuid, name_key: 
     Ok(())
 }
 
-async fn register_hits(conn: &impl ConnectionTrait, subject: &Subject<'_>, named: Vec<Uuid>) -> Result<Vec<Hit>, DbErr> {
+async fn register_hits(
+    conn: &impl ConnectionTrait,
+    subject: &Subject<'_>,
+    named: Vec<Uuid>,
+) -> Result<Vec<Hit>, DbErr> {
     use conflict_party::Column as P;
     let organization = keys::email_organization(subject.email);
     let mut any = Condition::any().add(P::EmailKey.eq(subject.email_key));

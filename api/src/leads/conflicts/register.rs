@@ -8,8 +8,8 @@ use entity::{
     conflict_party::{self, PartyRole},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -30,6 +30,8 @@ const MAX_NOTE_CHARS: usize = 2000;
 const MAX_TEXT_CHARS: usize = 300;
 /// Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
+/// Parties added at once from which the statistics are brought up to date.
+const ANALYZE_AFTER: usize = 1000;
 
 #[derive(Clone, Debug, Default)]
 pub struct NewParty {
@@ -119,7 +121,13 @@ async fn store(db: &DatabaseConnection, rows: &[conflict_party::Model]) -> Resul
             conflict_key::Entity::insert_many(keys.to_vec()).exec_without_returning(&txn).await?;
         }
     }
-    txn.commit().await
+    txn.commit().await?;
+    // After a bulk load, PostgreSQL's statistics would still describe the register as it was
+    // and could plan its look-ups as scans until autovacuum came round.
+    if rows.len() >= ANALYZE_AFTER && db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE conflict_parties, conflict_keys").await?;
+    }
+    Ok(())
 }
 
 /// Removes a party; false when there was none with that id. Checks already made keep their
