@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    conflict_key,
     email_job::EmailKind,
     lead::{self, LeadStatus},
     lead_note, replaced_resume,
@@ -27,10 +26,7 @@ use crate::{
     infra::clock,
     infra::mail::messages::LeadMail,
     infra::validate,
-    leads::conflicts::{
-        check::{forget_name, key_rows},
-        keys,
-    },
+    leads::conflicts::keys,
     leads::history::{
         self, Actor, EventData, FieldChange, FieldsUpdated, NewEvent, NoteAdded, ResumeReplaced, StatusChanged,
     },
@@ -49,8 +45,6 @@ pub(super) struct Change {
     pub columns: Vec<(lead::Column, SimpleExpr)>,
     pub events: Vec<NewEvent>,
     pub replaced: Option<replaced_resume::ActiveModel>,
-    /// The name changed: the lead is found under its new key by later conflict checks.
-    pub name_key: Option<String>,
     /// The lead no longer waits for a first response: its queued reminders are dropped.
     pub answered: bool,
     /// Its queued reminder goes to these addresses instead (a new assignee), due as before.
@@ -104,13 +98,6 @@ async fn write_if_unchanged(
     }
     if let Some(replaced) = change.replaced {
         replaced_resume::Entity::insert(replaced).exec_without_returning(&txn).await?;
-    }
-    if let Some(name_key) = &change.name_key {
-        forget_name(&txn, seen.id, &seen.name_key).await?;
-        let rows = key_rows(seen.id, "l", name_key);
-        if !rows.is_empty() {
-            conflict_key::Entity::insert_many(rows).exec_without_returning(&txn).await?;
-        }
     }
     if change.answered {
         let chasers = [EmailKind::ResponseReminder, EmailKind::ResponseEscalation];
@@ -264,11 +251,11 @@ pub async fn update(
             let last = last_name.as_ref().unwrap_or(&lead.last_name);
             keys::lead_name_key(first, last)
         });
-        let name_key = name_key.filter(|key| *key != lead.name_key);
-        if let Some(key) = &name_key {
-            columns.push((C::NameKey, Expr::value(key.clone())));
+        // Later conflict checks find the lead under its new name.
+        if let Some(key) = name_key.filter(|key| *key != lead.name_key) {
+            columns.push((C::NameKey, Expr::value(key)));
         }
-        Ok((!events.is_empty()).then_some(Change { columns, events, replaced, name_key, ..Change::default() }))
+        Ok((!events.is_empty()).then_some(Change { columns, events, replaced, ..Change::default() }))
     })
     .await;
     if result.is_err()

@@ -3,10 +3,10 @@
 //! SQLite, holds the one write lock throughout; under a burst of submissions, one transaction
 //! for the whole queue instead of one per lead is what keeps the form fast (see BENCHMARKS.md).
 //! Alone, a lead is written at once in a transaction of its own. The same transaction records
-//! the lead's first history events and its conflict look-up keys and, with round-robin
-//! assignment, takes its attorney's turn.
+//! the lead's first history events and, with round-robin assignment, takes its attorney's
+//! turn.
 
-use entity::{conflict_key, email_job::EmailKind, lead};
+use entity::{email_job::EmailKind, lead};
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
@@ -22,7 +22,7 @@ use crate::{
     infra::announce::{Announcer, LeadChange},
     infra::clock,
     leads::assignment,
-    leads::conflicts::{check::key_rows, decide},
+    leads::conflicts::decide,
     leads::history::{self, Actor, NewEvent},
     leads::outbox::queue::{self, NewEmailJob},
 };
@@ -31,8 +31,6 @@ use crate::{
 const MAX_BATCH: usize = 64;
 /// Job rows per INSERT statement.
 const JOBS_PER_STATEMENT: usize = 1000;
-/// Conflict look-up rows per INSERT statement (three values each).
-const KEYS_PER_STATEMENT: usize = 2000;
 
 #[derive(Clone)]
 pub struct LeadWriter {
@@ -153,11 +151,7 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
     if settings.ack_per_recipient > 0 {
         events.extend(cap_acknowledgements(&txn, &mut jobs, settings.ack_per_recipient, now).await?);
     }
-    let keys: Vec<conflict_key::ActiveModel> = leads.iter().flat_map(|l| key_rows(l.id, "l", &l.name_key)).collect();
     lead::Entity::insert_many(leads.into_iter().map(lead::ActiveModel::from)).exec_without_returning(&txn).await?;
-    for keys in keys.chunks(KEYS_PER_STATEMENT) {
-        conflict_key::Entity::insert_many(keys.to_vec()).exec_without_returning(&txn).await?;
-    }
     history::record(&txn, events, now).await?;
     let mut jobs = jobs.into_iter();
     loop {

@@ -14,8 +14,7 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, UnionType},
+    QuerySelect, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -25,7 +24,7 @@ use super::keys;
 /// Hits kept per source, best first: enough for an attorney to judge, bounded for the mail and
 /// the row.
 const MAX_HITS: usize = 20;
-/// Owners read per look-up of a name's variants.
+/// Parties or leads read per look-up (the PostgreSQL statements spell it out: 50).
 const MAX_CANDIDATES: u64 = 50;
 
 /// Scores of each kind of match; several kinds together score higher than any alone.
@@ -94,68 +93,60 @@ impl Finding {
 }
 
 pub async fn run(conn: &DatabaseConnection, subject: &Subject<'_>) -> Result<Finding, DbErr> {
-    let (parties, leads) = owners(conn, &keys::name_variants(subject.name_key)).await?;
-    let mut hits = register_hits(conn, subject, parties).await?;
-    hits.extend(lead_hits(conn, subject, leads).await?);
+    let variants = keys::name_variants(subject.name_key);
+    let named = parties_named(conn, &variants).await?;
+    let mut hits = register_hits(conn, subject, named).await?;
+    hits.extend(lead_hits(conn, subject, &variants).await?);
     Ok(Finding::of(hits))
 }
 
-/// The parties and the leads whose names share a variant with these, at most
-/// `MAX_CANDIDATES` of each, in one statement.
-async fn owners(conn: &DatabaseConnection, variants: &BTreeSet<String>) -> Result<(Vec<Uuid>, Vec<Uuid>), DbErr> {
+/// The parties whose names share a variant with these, at most `MAX_CANDIDATES`.
+async fn parties_named(conn: &DatabaseConnection, variants: &BTreeSet<String>) -> Result<Vec<Uuid>, DbErr> {
+    use conflict_key::Column as K;
     if variants.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     }
-    let found: Vec<(Uuid, String)> = match conn.get_database_backend() {
+    match conn.get_database_backend() {
         // Planned afresh for these very strings (an unnamed statement): a plan cached while the
-        // table was small would keep scanning it whole once it has grown.
+        // register was small would keep scanning it whole once it has grown.
         DatabaseBackend::Postgres => {
-            // At most MAX_CANDIDATES of each kind.
-            const SQL: &str = "SELECT owner_id, owner_kind::text FROM (SELECT owner_id, owner_kind FROM conflict_keys \
-                 WHERE variant = ANY($1) AND owner_kind = 'p' LIMIT 50) AS party_owners \
-                 UNION ALL SELECT owner_id, owner_kind::text FROM (SELECT owner_id, owner_kind FROM conflict_keys \
-                 WHERE variant = ANY($1) AND owner_kind = 'l' LIMIT 50) AS lead_owners";
+            const SQL: &str = "SELECT party_id FROM conflict_keys WHERE variant = ANY($1) LIMIT 50";
             let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
-            sea_orm::sqlx::query_as(SQL)
+            let rows: Vec<(Uuid,)> = sea_orm::sqlx::query_as(SQL)
                 .bind(variants)
                 .persistent(false)
                 .fetch_all(conn.get_postgres_connection_pool())
                 .await
-                .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?
+                .map_err(sqlx_error)?;
+            Ok(rows.into_iter().map(|(id,)| id).collect())
         }
         // SQLite always reads an IN list on the primary key through it.
         _ => {
-            use conflict_key::Column as K;
-            let of_kind = |kind: &str| {
-                let found = Query::select()
-                    .columns([K::OwnerId, K::OwnerKind])
-                    .from(conflict_key::Entity)
-                    .and_where(Expr::col(K::Variant).is_in(variants.iter().cloned()))
-                    .and_where(Expr::col(K::OwnerKind).eq(kind))
-                    .limit(MAX_CANDIDATES)
-                    .to_owned();
-                Query::select().column(Asterisk).from_subquery(found, Alias::new(format!("{kind}_owners"))).to_owned()
-            };
-            let both = of_kind("p").union(UnionType::All, of_kind("l")).to_owned();
-            let rows = conn.query_all_raw(conn.get_database_backend().build(&both)).await?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("", "owner_id")?, row.try_get("", "owner_kind")?)))
-                .collect::<Result<_, DbErr>>()?
+            conflict_key::Entity::find()
+                .select_only()
+                .column(K::PartyId)
+                .filter(K::Variant.is_in(variants.iter().cloned()))
+                .limit(MAX_CANDIDATES)
+                .into_tuple()
+                .all(conn)
+                .await
         }
-    };
-    let (parties, leads): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, kind)| kind == "p");
-    Ok((parties.into_iter().map(|(id, _)| id).collect(), leads.into_iter().map(|(id, _)| id).collect()))
+    }
 }
 
-/// Forgets a name's look-up rows (a lead renamed, a party removed), found by its variants.
-pub async fn forget_name(conn: &impl ConnectionTrait, owner_id: Uuid, name_key: &str) -> Result<(), DbErr> {
+fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))
+}
+
+/// Forgets a removed party's look-up rows, found by its variants.
+pub async fn forget_name(conn: &impl ConnectionTrait, party_id: Uuid, name_key: &str) -> Result<(), DbErr> {
     let variants = keys::name_variants(name_key);
     if variants.is_empty() {
         return Ok(());
     }
     conflict_key::Entity::delete_many()
         .filter(conflict_key::Column::Variant.is_in(variants))
-        .filter(conflict_key::Column::OwnerId.eq(owner_id))
+        .filter(conflict_key::Column::PartyId.eq(party_id))
         .exec(conn)
         .await?;
     Ok(())
@@ -204,7 +195,14 @@ async fn register_hits(
 }
 
 /// Earlier leads of other people whose name matches, and the first lead of this same person.
-async fn lead_hits(conn: &impl ConnectionTrait, subject: &Subject<'_>, named: Vec<Uuid>) -> Result<Vec<Hit>, DbErr> {
+/// Leads are found by their stored name key among the new name's key and its one-letter
+/// deletions: the same name, or one with a letter more. (Only register parties keep their own
+/// variants, which a lead with a letter wrong or missing also meets.)
+async fn lead_hits(
+    conn: &DatabaseConnection,
+    subject: &Subject<'_>,
+    variants: &BTreeSet<String>,
+) -> Result<Vec<Hit>, DbErr> {
     use lead::Column as L;
     let mut hits = Vec::new();
     if let Some(first) = subject.earlier {
@@ -223,20 +221,39 @@ async fn lead_hits(conn: &impl ConnectionTrait, subject: &Subject<'_>, named: Ve
             same_person: true,
         });
     }
-    if named.is_empty() {
+    if variants.is_empty() {
         return Ok(hits);
     }
-    let others: Vec<(Uuid, String, String, String)> = lead::Entity::find()
-        .select_only()
-        .columns([L::Id, L::FirstName, L::LastName, L::NameKey])
-        .filter(L::Id.is_in(named))
-        .filter(L::EmailKey.ne(subject.email_key))
-        .filter(L::Id.ne(subject.lead_id))
-        .filter(L::CreatedAt.lt(subject.submitted_at))
-        .limit(MAX_CANDIDATES)
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let others: Vec<(Uuid, String, String, String)> = match conn.get_database_backend() {
+        // An unnamed statement, for the reason `parties_named` gives.
+        DatabaseBackend::Postgres => {
+            const SQL: &str = "SELECT id, first_name, last_name, name_key FROM leads WHERE name_key = ANY($1) \
+                 AND email_key <> $2 AND id <> $3 AND created_at < $4 LIMIT 50";
+            let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
+            sea_orm::sqlx::query_as(SQL)
+                .bind(variants)
+                .bind(subject.email_key)
+                .bind(subject.lead_id)
+                .bind(subject.submitted_at)
+                .persistent(false)
+                .fetch_all(conn.get_postgres_connection_pool())
+                .await
+                .map_err(sqlx_error)?
+        }
+        _ => {
+            lead::Entity::find()
+                .select_only()
+                .columns([L::Id, L::FirstName, L::LastName, L::NameKey])
+                .filter(L::NameKey.is_in(variants.iter().cloned()))
+                .filter(L::EmailKey.ne(subject.email_key))
+                .filter(L::Id.ne(subject.lead_id))
+                .filter(L::CreatedAt.lt(subject.submitted_at))
+                .limit(MAX_CANDIDATES)
+                .into_tuple()
+                .all(conn)
+                .await?
+        }
+    };
     let mut others: Vec<Hit> = others
         .into_iter()
         .filter_map(|(id, first_name, last_name, name_key)| {
@@ -313,20 +330,19 @@ pub fn stored_hits(lead: &lead::Model) -> Vec<Hit> {
     lead.conflict_hits.as_ref().and_then(|json| serde_json::from_value(json.clone()).ok()).unwrap_or_default()
 }
 
-/// The rows that make a name findable: its key and one-typo variants.
-pub fn key_rows(owner_id: Uuid, owner_kind: &str, name_key: &str) -> Vec<conflict_key::ActiveModel> {
+/// The rows that make a party's name findable: its key and one-typo variants.
+pub fn key_rows(party_id: Uuid, name_key: &str) -> Vec<conflict_key::ActiveModel> {
     keys::name_variants(name_key)
         .into_iter()
         .map(|variant| conflict_key::ActiveModel {
             variant: sea_orm::ActiveValue::Set(variant),
-            owner_id: sea_orm::ActiveValue::Set(owner_id),
-            owner_kind: sea_orm::ActiveValue::Set(owner_kind.to_owned()),
+            party_id: sea_orm::ActiveValue::Set(party_id),
         })
         .collect()
 }
 
-/// Gives leads stored before conflict checks existed their name key and look-up rows, so that
-/// new submissions are checked against them too. Run at start-up; finds nothing to do after
+/// Gives leads stored before conflict checks existed their name key, so that new submissions
+/// are checked against them too. Run at start-up; finds nothing to do after
 /// the first time (an indexed look-up of empty keys).
 pub async fn key_earlier_leads(db: &sea_orm::DatabaseConnection) -> Result<u64, DbErr> {
     use lead::Column as L;
@@ -346,15 +362,7 @@ pub async fn key_earlier_leads(db: &sea_orm::DatabaseConnection) -> Result<u64, 
         let txn = crate::infra::db::begin_write(db).await?;
         for (id, first, last) in &batch {
             let key = keys::lead_name_key(first, last);
-            lead::Entity::update_many()
-                .col_expr(L::NameKey, Expr::value(key.clone()))
-                .filter(L::Id.eq(*id))
-                .exec(&txn)
-                .await?;
-            let rows = key_rows(*id, "l", &key);
-            if !rows.is_empty() {
-                conflict_key::Entity::insert_many(rows).on_conflict_do_nothing().exec_without_returning(&txn).await?;
-            }
+            lead::Entity::update_many().col_expr(L::NameKey, Expr::value(key)).filter(L::Id.eq(*id)).exec(&txn).await?;
         }
         txn.commit().await?;
         keyed += batch.len() as u64;

@@ -115,8 +115,7 @@ async fn store(db: &DatabaseConnection, rows: &[conflict_party::Model]) -> Resul
         conflict_party::Entity::insert_many(chunk.iter().cloned().map(conflict_party::ActiveModel::from))
             .exec_without_returning(&txn)
             .await?;
-        let keys: Vec<conflict_key::ActiveModel> =
-            chunk.iter().flat_map(|p| key_rows(p.id, "p", &p.name_key)).collect();
+        let keys: Vec<conflict_key::ActiveModel> = chunk.iter().flat_map(|p| key_rows(p.id, &p.name_key)).collect();
         for keys in keys.chunks(ROWS_PER_STATEMENT * 4) {
             conflict_key::Entity::insert_many(keys.to_vec()).exec_without_returning(&txn).await?;
         }
