@@ -329,7 +329,9 @@ async fn outcomes_need_reasons_and_respect_conflicts(backend: Backend) {
     let a = app.submit_id(lead_input("Ada", "One", "one@example.org")).await;
     let b = app.submit_id(lead_input("Bea", "Two", "two@example.org")).await;
     let c = app.submit_id(lead_input("Cid", "Three", "three@example.org")).await;
-    assert_eq!(lead(&app, &attorney, &a).await["outcome"], "OPEN");
+    let fresh = lead(&app, &attorney, &a).await;
+    assert_eq!(fresh["outcome"], "OPEN");
+    assert!(fresh["respondBy"].is_null() && fresh["overdue"] == false, "no target, no deadline: {fresh}");
 
     for outcome in ["DECLINED", "REFERRED_OUT"] {
         let body = app.graphql(SET_OUTCOME, json!({ "id": a, "o": outcome, "r": "  " }), Some(&attorney)).await;
