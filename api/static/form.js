@@ -79,6 +79,7 @@
       email: form.email.value,
       website: form.website.value,
       clientSubmissionId: submissionId,
+      consent: form.consent.checked,
     };
     const data = new FormData();
     data.append('operations', JSON.stringify({ query: QUERY, variables: { input, resume: null } }));

@@ -101,6 +101,12 @@ pub struct Model {
     pub outcome_by: Option<Uuid>,
     /// The response deadline; null when the firm has none.
     pub respond_by: Option<DateTimeUtc>,
+    /// When the prospect ticked the form's consent box; null when they did not.
+    pub consent_given_at: Option<DateTimeUtc>,
+    /// SHA-256 (hex) of the consent text they were shown.
+    pub consent_text_version: Option<String>,
+    pub consent_ip: Option<String>,
+    pub consent_user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

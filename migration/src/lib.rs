@@ -9,6 +9,7 @@ mod m20261121_000004_sessions_and_idempotency;
 mod m20261121_000005_attorney_workflow;
 mod m20261129_000006_abuse_limits;
 mod m20261129_000007_intake_duties;
+mod m20261129_000008_consent;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_attorney_workflow::Migration),
             Box::new(m20261129_000006_abuse_limits::Migration),
             Box::new(m20261129_000007_intake_duties::Migration),
+            Box::new(m20261129_000008_consent::Migration),
         ]
     }
 }

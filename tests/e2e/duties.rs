@@ -24,6 +24,7 @@ on_both_backends!(
     assignment_tells_the_assignee_and_moves_the_reminder,
     a_lead_past_its_deadline_is_overdue,
     leads_from_before_the_check_are_keyed_at_start_up,
+    consent_is_recorded_and_can_be_required,
 );
 
 const LEAD_CHECK: &str = "query($id: ID!) { lead(id: $id) {
@@ -550,4 +551,49 @@ async fn leads_from_before_the_check_are_keyed_at_start_up(backend: Backend) {
     let check = lead(&app, &admin, &id).await["conflictCheck"].clone();
     assert_eq!(check["state"], "POSSIBLE_CONFLICT", "{check}");
     assert_eq!(check["hits"][0]["lead"]["id"], old.id.to_string());
+}
+
+async fn consent_is_recorded_and_can_be_required(backend: Backend) {
+    let query = "query($id: ID!) { lead(id: $id) { consent { givenAt textVersion } } }";
+    let private = "query($id: ID!) { lead(id: $id) { consent { ipAddress userAgent } } }";
+    const TEXT: &str = "I agree that Test Firm may keep my details for 12 months.";
+    let app = TestApp::spawn_with(backend.clone(), |c| c.consent_text = TEXT.into()).await;
+    let admin = app.admin_token().await;
+    let attorney = app.attorney("alex@firm.test").await;
+    // The form shows the text.
+    let page = app.client.get(format!("{}/form", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(TEXT), "{page}");
+    // Off by default: clients that do not know of consent keep working.
+    let without = app.submit_id(lead_input("Ada", "Without", "without@example.org")).await;
+    let body = app.graphql(query, json!({ "id": without }), Some(&admin)).await;
+    assert!(body["data"]["lead"]["consent"].is_null(), "{body}");
+    let mut input = lead_input("Bea", "With", "with@example.org");
+    input["consent"] = json!(true);
+    let with = app.submit_id(input).await;
+    let body = app.graphql(query, json!({ "id": with }), Some(&attorney)).await;
+    let consent = &body["data"]["lead"]["consent"];
+    assert!(consent["givenAt"].is_string(), "{body}");
+    let expected = api::leads::submission::consent_text_version(TEXT);
+    assert_eq!(consent["textVersion"], expected.as_str());
+    assert_eq!(expected.len(), 64);
+    // Where it came from: admins only.
+    let body = app.graphql(private, json!({ "id": with }), Some(&attorney)).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    let body = app.graphql(private, json!({ "id": with }), Some(&admin)).await;
+    assert_eq!(body["data"]["lead"]["consent"]["ipAddress"], "127.0.0.1", "{body}");
+    // This client sends no User-Agent (the browser test sees Chrome's kept).
+    assert!(body["data"]["lead"]["consent"]["userAgent"].is_null(), "{body}");
+
+    // Required: refused without it, nothing stored.
+    let strict = TestApp::spawn_with(backend, |c| c.require_consent = true).await;
+    let admin = strict.admin_token().await;
+    for consent in [json!(null), json!(false)] {
+        let mut input = lead_input("Cid", "Strict", "strict@example.org");
+        input["consent"] = consent;
+        let (_, body) = strict.submit_lead_raw(input, "cv.pdf", crate::helpers::PDF.to_vec()).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(error_field(&body), "consent");
+    }
+    let body = strict.graphql("{ leads { totalCount } }", json!({}), Some(&admin)).await;
+    assert_eq!(body["data"]["leads"]["totalCount"], 0, "{body}");
 }

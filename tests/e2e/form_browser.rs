@@ -172,6 +172,8 @@ async fn the_public_form_works_in_a_real_browser() {
     assert_eq!(leads.len(), 1);
     assert_eq!((leads[0].first_name.as_str(), leads[0].resume_file_name.as_str()), ("Ada", "My CV.pdf"));
     assert!(leads[0].client_submission_id.is_some(), "the form sends a clientSubmissionId");
+    assert!(leads[0].consent_given_at.is_some(), "the form sends the consent box");
+    assert!(leads[0].consent_user_agent.as_deref().is_some_and(|a| a.contains("Chrome")), "{:?}", leads[0]);
     assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 2);
 
     // A program dressed as a PDF: the server's error appears beside the file field.

@@ -64,6 +64,10 @@ pub struct Config {
     pub run_worker: bool,
     /// `INTAKE_RESPONSE_TARGET`, `INTAKE_BUSINESS_HOURS`.
     pub deadline: DeadlineSettings,
+    /// `INTAKE_CONSENT_TEXT`: the sentence beside the form's consent box.
+    pub consent_text: String,
+    /// `INTAKE_REQUIRE_CONSENT=on`: `submitLead` without `consent: true` is refused.
+    pub require_consent: bool,
 }
 
 impl fmt::Debug for Config {
@@ -371,6 +375,12 @@ impl Config {
             text.parse::<BusinessHours>().map_err(|e| errors.push(format!("INTAKE_BUSINESS_HOURS: {e}"))).ok()
         });
 
+        let consent_text =
+            get("INTAKE_CONSENT_TEXT").unwrap_or_else(|| crate::web::settings::default_consent_text(&firm_name));
+        // Off unless asked for: clients of `submitLead` from before consent existed keep working.
+        let require_consent =
+            get("INTAKE_REQUIRE_CONSENT").is_some() && on_off(&get, "INTAKE_REQUIRE_CONSENT", &mut errors);
+
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -406,6 +416,8 @@ impl Config {
             ops_addr,
             run_worker,
             deadline: DeadlineSettings { target, business_hours },
+            consent_text,
+            require_consent,
         })
     }
 
@@ -423,6 +435,7 @@ impl Config {
             max_upload_bytes: self.max_upload_bytes,
             socket_init_timeout: self.socket_init_timeout,
             ops_addr: self.ops_addr,
+            consent_text: self.consent_text.clone(),
         }
     }
 

@@ -197,6 +197,8 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
             notify: config.mail.notify.clone(),
             download_link_ttl: config.download_link_ttl,
             deadline: config.deadline.clone(),
+            consent_text_version: crate::leads::submission::consent_text_version(&config.consent_text),
+            require_consent: config.require_consent,
         }),
     };
     Ok(AppState {

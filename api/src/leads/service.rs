@@ -29,4 +29,8 @@ pub struct LeadSettings {
     pub download_link_ttl: Duration,
     /// When a new lead must be answered.
     pub deadline: DeadlineSettings,
+    /// SHA-256 (hex) of `INTAKE_CONSENT_TEXT`, stored with each consent given.
+    pub consent_text_version: String,
+    /// `INTAKE_REQUIRE_CONSENT`: a submission without consent is refused.
+    pub require_consent: bool,
 }

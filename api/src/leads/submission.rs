@@ -38,6 +38,25 @@ pub struct SubmitLead {
     /// Idempotency key (a UUID) chosen by the client; a retry with the same one gets the first
     /// receipt.
     pub client_submission_id: Option<String>,
+    /// The form's consent box, ticked (`true`) or not.
+    pub consent: Option<bool>,
+    /// Where the submission came from, kept with a consent given.
+    pub client: Client,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Longest user agent kept with a consent.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// What a consent was given to: the SHA-256 of the text shown, in hex.
+pub fn consent_text_version(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the prospect is told: the lead's id, status and time, nothing else.
@@ -81,6 +100,10 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     let first_name = validate::person_name(&input.first_name).map_err(|m| AppError::bad_input("firstName", m))?;
     let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
+    let consented = input.consent == Some(true);
+    if leads.settings.require_consent && !consented {
+        return Err(AppError::bad_input("consent", "must be given: tick the box to agree, then send again"));
+    }
 
     let email_key = email.to_lowercase();
     let earlier = first_lead_with_email(&leads.db, &email_key).await?;
@@ -127,6 +150,14 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         outcome_at: None,
         outcome_by: None,
         respond_by: leads.settings.deadline.respond_by(now),
+        consent_given_at: consented.then_some(now),
+        consent_text_version: consented.then(|| leads.settings.consent_text_version.clone()),
+        consent_ip: input.client.ip.filter(|_| consented).map(|ip| ip.to_string()),
+        consent_user_agent: input
+            .client
+            .user_agent
+            .filter(|_| consented)
+            .map(|agent| agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()),
     };
     let saved = insert_with_jobs(leads, &row, earlier.as_ref(), &finding).await;
     if saved.is_err() {

@@ -37,7 +37,7 @@ use crate::{
     error::{AppError, ErrorCode},
     web::client_ip,
     web::graphql::{
-        ClientIp,
+        ClientIp, UserAgent,
         request_shape::{self, ShapeError},
     },
 };
@@ -234,7 +234,8 @@ async fn run(
     let changes_data = answers::may_change_data(&mut request);
     let key = key.filter(|_| !changes_data);
     // One budget for the whole batch: one password check per HTTP request.
-    let request = request.data(session).data(ClientIp(client)).data(PasswordBudget::default());
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request = request.data(session).data(ClientIp(client)).data(UserAgent(agent)).data(PasswordBudget::default());
     let mut response = state.schema.execute_batch(request).await;
     if changes_data {
         // After the change committed: answers read before it are out of date.

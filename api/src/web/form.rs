@@ -39,6 +39,7 @@ fn render(config: &WebSettings) -> String {
     env.add_template("form.html", include_str!("../../templates/form/form.html")).expect("the form template parses");
     let context = context! {
         firm_name => config.firm_name,
+        consent_text => config.consent_text,
         max_bytes => config.max_upload_bytes,
         max_size => human_size(config.max_upload_bytes),
     };

@@ -22,6 +22,8 @@ pub struct WebSettings {
     pub socket_init_timeout: Duration,
     /// Where `/metrics` and the detailed `/readyz` go instead of the public listener.
     pub ops_addr: Option<SocketAddr>,
+    /// What the form shows beside its consent box (`INTAKE_CONSENT_TEXT`).
+    pub consent_text: String,
 }
 
 impl Default for WebSettings {
@@ -30,6 +32,7 @@ impl Default for WebSettings {
             public_url: "http://127.0.0.1:8000".into(),
             public_form: true,
             firm_name: "Intake".into(),
+            consent_text: default_consent_text("Intake"),
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             introspection: true,
@@ -40,4 +43,9 @@ impl Default for WebSettings {
             ops_addr: None,
         }
     }
+}
+
+/// The consent sentence when `INTAKE_CONSENT_TEXT` is not set.
+pub fn default_consent_text(firm_name: &str) -> String {
+    format!("I agree that {firm_name} may store my details and résumé to review my enquiry and contact me about it.")
 }

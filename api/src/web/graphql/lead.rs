@@ -107,6 +107,10 @@ impl Lead {
     async fn overdue(&self) -> bool {
         self.0.status == lead::LeadStatus::Pending && self.0.respond_by.is_some_and(|due| due < clock::now())
     }
+    /// The consent the prospect gave on the form; null when they gave none.
+    async fn consent(&self) -> Option<Consent> {
+        self.0.consent_given_at.map(|_| Consent(self.0.clone()))
+    }
     /// The mails this lead triggered, oldest first, with their delivery state.
     async fn notifications(&self, ctx: &Context<'_>) -> Result<Vec<EmailJob>> {
         let jobs = loaders_of(ctx).load_one(Of::<email_job::Entity>::new(self.0.id)).await?.unwrap_or_default();
@@ -117,6 +121,30 @@ impl Lead {
 pub(super) async fn user(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<User>> {
     let Some(id) = id else { return Ok(None) };
     Ok(loaders_of(ctx).load_one(ById::<entity::user::Entity>::new(id)).await?.map(User))
+}
+
+/// A consent given on the form: when, to which text, and (admins only) from where.
+pub struct Consent(lead::Model);
+
+#[Object]
+impl Consent {
+    async fn given_at(&self) -> Option<DateTime<Utc>> {
+        self.0.consent_given_at
+    }
+    /// The SHA-256 (hex) of the consent text shown (`INTAKE_CONSENT_TEXT` at the time).
+    async fn text_version(&self) -> Option<&str> {
+        self.0.consent_text_version.as_deref()
+    }
+    /// The address it came from. Admins only.
+    async fn ip_address(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        super::session(ctx).admin()?;
+        Ok(self.0.consent_ip.as_deref())
+    }
+    /// The browser's `User-Agent`. Admins only.
+    async fn user_agent(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        super::session(ctx).admin()?;
+        Ok(self.0.consent_user_agent.as_deref())
+    }
 }
 
 pub struct Resume(pub ResumeFile);

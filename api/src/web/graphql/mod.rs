@@ -46,6 +46,10 @@ pub fn build(state: AppState) -> IntakeSchema {
 #[derive(Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
 
+/// The caller's `User-Agent`, kept with a consent given.
+#[derive(Clone)]
+pub struct UserAgent(pub Option<String>);
+
 fn client_ip(ctx: &Context<'_>) -> std::net::IpAddr {
     ctx.data_opt::<ClientIp>().map(|c| c.0).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }

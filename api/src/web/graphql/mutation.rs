@@ -13,7 +13,7 @@ use crate::{
     accounts::users::{self, NewUser, UserChanges},
     error::AppError,
     leads::changes::{self, LeadCorrections},
-    leads::submission::{self, ResumeUpload, SubmitLead},
+    leads::submission::{self, Client, ResumeUpload, SubmitLead},
 };
 
 #[derive(Default)]
@@ -34,6 +34,11 @@ impl LeadMutation {
             email: input.email,
             website: input.website,
             client_submission_id: input.client_submission_id,
+            consent: input.consent,
+            client: Client {
+                ip: Some(client_ip(ctx)),
+                user_agent: ctx.data_opt::<super::UserAgent>().and_then(|agent| agent.0.clone()),
+            },
         };
         let upload = ResumeUpload { file_name: upload.filename, file: upload.content };
         let receipt = submission::submit(&state(ctx).leads, input, upload).await?;

@@ -124,6 +124,9 @@ pub struct SubmitLeadInput {
     /// A UUID the client makes once per submission and sends again on every retry of it: a
     /// retry then returns the first receipt and creates nothing new.
     pub client_submission_id: Option<String>,
+    /// The prospect ticked the consent box (`INTAKE_CONSENT_TEXT`); required when the firm
+    /// sets `INTAKE_REQUIRE_CONSENT=on`.
+    pub consent: Option<bool>,
 }
 
 #[derive(InputObject)]
