@@ -343,10 +343,10 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        let introspection = on_off(&get, "INTAKE_INTROSPECTION", &mut errors);
+        let introspection = on_off(&get, "INTAKE_INTROSPECTION", true, &mut errors);
         let request_timeout = seconds_or("INTAKE_REQUEST_TIMEOUT", web_defaults.request_timeout, &mut errors);
-        let public_form = on_off(&get, "INTAKE_FORM", &mut errors);
-        let run_worker = on_off(&get, "INTAKE_WORKER", &mut errors);
+        let public_form = on_off(&get, "INTAKE_FORM", true, &mut errors);
+        let run_worker = on_off(&get, "INTAKE_WORKER", true, &mut errors);
         let read_cache_max_age = Duration::from_millis(parse_or(
             &get,
             "INTAKE_READ_CACHE_MS",
@@ -378,8 +378,7 @@ impl Config {
         let consent_text =
             get("INTAKE_CONSENT_TEXT").unwrap_or_else(|| crate::web::settings::default_consent_text(&firm_name));
         // Off unless asked for: clients of `submitLead` from before consent existed keep working.
-        let require_consent =
-            get("INTAKE_REQUIRE_CONSENT").is_some() && on_off(&get, "INTAKE_REQUIRE_CONSENT", &mut errors);
+        let require_consent = on_off(&get, "INTAKE_REQUIRE_CONSENT", false, &mut errors);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -451,14 +450,15 @@ impl Config {
     }
 }
 
-/// A switch that is on unless set to `off` (or `false`, `0`).
-fn on_off(get: &impl Fn(&str) -> Option<String>, name: &str, errors: &mut Vec<String>) -> bool {
+/// A switch: `on`/`true`/`1` or `off`/`false`/`0`, `default` when unset.
+fn on_off(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool, errors: &mut Vec<String>) -> bool {
     match get(name).as_deref() {
-        None | Some("on" | "true" | "1") => true,
+        None => default,
+        Some("on" | "true" | "1") => true,
         Some("off" | "false" | "0") => false,
         Some(other) => {
             errors.push(format!("{name}: '{other}' is not on or off"));
-            true
+            default
         }
     }
 }
@@ -566,6 +566,14 @@ mod tests {
         assert!(c.jwt_secret.len() >= 32);
         assert!(matches!(c.mail.transport, MailTransport::Files(_)));
         assert_eq!(c.max_upload_bytes, WebSettings::default().max_upload_bytes);
+    }
+
+    #[test]
+    fn consent_is_optional_unless_required() {
+        assert!(!config(&[]).unwrap().require_consent);
+        assert!(config(&[("INTAKE_REQUIRE_CONSENT", "on")]).unwrap().require_consent);
+        assert!(config(&[("INTAKE_REQUIRE_CONSENT", "maybe")]).is_err());
+        assert!(config(&[]).unwrap().run_worker, "other switches stay on by default");
     }
 
     #[test]

@@ -117,7 +117,13 @@ async fn write(settings: &WriterSettings, batch: &[Pending]) -> Result<(), DbErr
     let mut jobs: Vec<NewEmailJob> = batch.iter().flat_map(|p| p.jobs.iter().cloned()).collect();
     let mut events: Vec<NewEvent> = leads
         .iter()
-        .flat_map(|l| [NewEvent::submitted(l.id, l.duplicate_of), decide::checked_event(l, Actor::System, 0)])
+        .flat_map(|l| {
+            let hits = l.conflict_hits.as_ref().and_then(|h| h.as_array()).map_or(0, Vec::len);
+            [
+                NewEvent::submitted(l.id, l.duplicate_of),
+                decide::checked_event(l.id, Actor::System, l.conflict_state, hits, 0),
+            ]
+        })
         .collect();
     if settings.round_robin {
         let turns = assignment::next_attorneys(&txn, leads.len()).await?;

@@ -38,14 +38,13 @@ pub fn state_name(state: ConflictState) -> &'static str {
     }
 }
 
-/// The history event of a check whose result is now the lead's.
-pub fn checked_event(lead: &lead::Model, actor: Actor, new_hits: usize) -> NewEvent {
-    let hits = lead.conflict_hits.as_ref().and_then(|h| h.as_array().map(Vec::len)).unwrap_or(0);
+/// The history event of a check that left the lead in `state` with `hits` hits.
+pub fn checked_event(lead_id: Uuid, actor: Actor, state: ConflictState, hits: usize, new_hits: usize) -> NewEvent {
     NewEvent {
-        lead_id: lead.id,
+        lead_id,
         actor,
         data: EventData::ConflictChecked(ConflictChecked {
-            state: state_name(lead.conflict_state).to_owned(),
+            state: state_name(state).to_owned(),
             hits: hits as u32,
             new_hits: new_hits as u32,
         }),
@@ -120,13 +119,14 @@ pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Mo
     };
     let finding = check::run(&leads.db, &subject).await?;
     let by = actor.user().id;
+    let hits = serde_json::to_value(&finding.hits).expect("hits serialise");
     let changed = change_lead(leads, id, |lead, now| {
         let new_hits = new_hits(&check::stored_hits(lead), &finding);
         let decided = matches!(lead.conflict_state, ConflictState::Cleared | ConflictState::Conflict);
         let state = if decided && new_hits == 0 { lead.conflict_state } else { finding.state };
         let mut columns = vec![
             (C::ConflictState, Expr::value(state)),
-            (C::ConflictHits, Expr::value(serde_json::to_value(&finding.hits).expect("hits serialise"))),
+            (C::ConflictHits, Expr::value(hits.clone())),
             (C::ConflictCheckedAt, Expr::value(now)),
         ];
         if state != lead.conflict_state {
@@ -135,14 +135,9 @@ pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Mo
             columns.push((C::ConflictDecidedAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None)));
             columns.push((C::ConflictNote, Expr::value(Option::<String>::None)));
         }
-        let after = lead::Model {
-            conflict_state: state,
-            conflict_hits: Some(serde_json::to_value(&finding.hits).expect("hits serialise")),
-            ..lead.clone()
-        };
         Ok(Some(Change {
             columns,
-            events: vec![checked_event(&after, Actor::User(by), new_hits)],
+            events: vec![checked_event(id, Actor::User(by), state, finding.hits.len(), new_hits)],
             ..Change::default()
         }))
     })
