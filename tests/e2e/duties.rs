@@ -25,6 +25,7 @@ on_both_backends!(
     a_lead_past_its_deadline_is_overdue,
     leads_from_before_the_check_are_keyed_at_start_up,
     consent_is_recorded_and_can_be_required,
+    the_duties_are_guarded_on_get_and_sockets,
 );
 
 const LEAD_CHECK: &str = "query($id: ID!) { lead(id: $id) {
@@ -596,4 +597,40 @@ async fn consent_is_recorded_and_can_be_required(backend: Backend) {
     }
     let body = strict.graphql("{ leads { totalCount } }", json!({}), Some(&admin)).await;
     assert_eq!(body["data"]["leads"]["totalCount"], 0, "{body}");
+}
+
+/// The duties' privileges hold on every path: GET queries and the WebSocket as well as POST.
+async fn the_duties_are_guarded_on_get_and_sockets(backend: Backend) {
+    use crate::workflow_live::{receive, send, signed_in_socket};
+    let app = TestApp::spawn(backend).await;
+    let attorney = app.attorney("alex@firm.test").await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.org")).await;
+    let get = |token: Option<String>| {
+        let query: String =
+            url::form_urlencoded::byte_serialize("{ conflictParties { totalCount } }".as_bytes()).collect();
+        let mut request = app.client.get(format!("{}/graphql?query={query}", app.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(error_code(&get(None).await), "UNAUTHENTICATED");
+    assert_eq!(get(Some(attorney.clone())).await["data"]["conflictParties"]["totalCount"], 0);
+
+    let mut socket = signed_in_socket(&app.address, &attorney).await;
+    let mut run = async |id: &str, query: &str| {
+        send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
+        loop {
+            let message = receive(&mut socket).await;
+            if message["id"] == id && message["type"] == "next" {
+                return message["payload"].clone();
+            }
+        }
+    };
+    let add = "mutation { addConflictParties(parties: [{ name: \"Bob Smith\", role: CLIENT }]) { id } }";
+    let refused = run("1", add).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    let outcome = format!("mutation {{ setLeadOutcome(id: \"{id}\", outcome: RETAINED) {{ outcome }} }}");
+    let done = run("2", &outcome).await;
+    assert_eq!(done["data"]["setLeadOutcome"]["outcome"], "RETAINED", "{done}");
 }
