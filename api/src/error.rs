@@ -21,6 +21,10 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// An automatic persisted query's hash is unknown: send the text with it.
     PersistedQueryNotFound,
+    /// The lead is on legal hold: it cannot be erased until the hold is lifted.
+    LegalHold,
+    /// The lead's personal data was erased: only its tombstone is left, and it cannot change.
+    LeadErased,
 }
 
 impl ErrorCode {
@@ -39,6 +43,8 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::LegalHold => "LEGAL_HOLD",
+            Self::LeadErased => "LEAD_ERASED",
         }
     }
 }
@@ -62,6 +68,10 @@ pub enum AppError {
     UnsupportedFileType { detected: String },
     #[error("{message}")]
     RateLimited { message: String, retry_after_secs: u64 },
+    #[error("the lead is on legal hold ({0}); lift the hold with setLegalHold before erasing it")]
+    LegalHold(String),
+    #[error("the lead's personal data was erased; only its record of existence is left and it cannot be changed")]
+    LeadErased,
     /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -82,6 +92,8 @@ impl AppError {
             Self::FileTooLarge { .. } => ErrorCode::FileTooLarge,
             Self::UnsupportedFileType { .. } => ErrorCode::UnsupportedFileType,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::LegalHold(_) => ErrorCode::LegalHold,
+            Self::LeadErased => ErrorCode::LeadErased,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

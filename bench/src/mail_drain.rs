@@ -14,6 +14,7 @@ use api::{
         Worker,
         queue::{self, NewEmailJob},
     },
+    leads::privacy::deletions::Deleter,
 };
 
 use crate::{
@@ -53,13 +54,21 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
     let mut config = db.config();
     config.mail.transport = MailTransport::Smtp(SmtpSettings::from_url(&sink.url()).map_err(anyhow::Error::msg)?);
     config.jobs.concurrency = concurrency;
-    // Only what a worker needs: the database, the mailer, an announcer.
+    // Only what a worker needs: the database, the mailer, an announcer, the store.
     let database = api::infra::db::connect(&config.database).await?;
     api::infra::db::migrate(&database).await?;
     let mailer = Mailer::new(&config.mail, &config.firm_name, concurrency as u32)?;
     let announcer = Announcer::new(database.clone(), Arc::new(Freshness::default()));
-    let worker =
-        Worker::new(database.clone(), announcer.clone(), mailer, config.jobs.clone(), announcer.mail_wake_up());
+    let storage = api::infra::storage::Storage::new(&config.storage)?;
+    let deleter = Deleter { db: database.clone(), storage, copies: mailer.copies() };
+    let worker = Worker::new(
+        database.clone(),
+        announcer.clone(),
+        mailer,
+        deleter,
+        config.jobs.clone(),
+        announcer.mail_wake_up(),
+    );
 
     let payload = serde_json::to_value(LeadMail {
         lead_id: uuid::Uuid::now_v7(),

@@ -107,6 +107,17 @@ pub struct Model {
     pub consent_text_version: Option<String>,
     pub consent_ip: Option<String>,
     pub consent_user_agent: Option<String>,
+    /// Set once the person's data was erased: the row is a tombstone from then on.
+    pub erased_at: Option<DateTimeUtc>,
+    /// Who erased it; null for the retention sweep.
+    pub erased_by: Option<Uuid>,
+    /// Why: the admin's reason, or `retention`.
+    pub erasure_reason: Option<String>,
+    /// Neither erasure nor retention may touch the lead while set.
+    pub legal_hold: bool,
+    pub legal_hold_reason: Option<String>,
+    pub legal_hold_at: Option<DateTimeUtc>,
+    pub legal_hold_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,6 +31,25 @@ pub enum EventKind {
     ConflictResolved,
     #[sea_orm(string_value = "outcome_set")]
     OutcomeSet,
+    /// Someone downloaded one of the lead's résumés.
+    #[sea_orm(string_value = "resume_downloaded")]
+    ResumeDownloaded,
+    /// An admin exported everything Intake holds on the person.
+    #[sea_orm(string_value = "lead_exported")]
+    LeadExported,
+    /// The person's data was erased (on request or by retention).
+    #[sea_orm(string_value = "lead_erased")]
+    LeadErased,
+    /// A legal hold was placed or lifted.
+    #[sea_orm(string_value = "legal_hold_set")]
+    LegalHoldSet,
+}
+
+impl EventKind {
+    /// Kinds that record who looked at, exported or erased the person's data.
+    pub fn is_access(self) -> bool {
+        matches!(self, Self::ResumeDownloaded | Self::LeadExported | Self::LeadErased)
+    }
 }
 
 /// Who did it: a signed-in user, the system (worker, round-robin), or the prospect.

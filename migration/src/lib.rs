@@ -10,6 +10,7 @@ mod m20261121_000005_attorney_workflow;
 mod m20261129_000006_abuse_limits;
 mod m20261129_000007_intake_duties;
 mod m20261129_000008_consent;
+mod m20261129_000009_personal_data;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_abuse_limits::Migration),
             Box::new(m20261129_000007_intake_duties::Migration),
             Box::new(m20261129_000008_consent::Migration),
+            Box::new(m20261129_000009_personal_data::Migration),
         ]
     }
 }

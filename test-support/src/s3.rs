@@ -27,13 +27,24 @@ impl S3Server {
     pub async fn start() -> Self {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let mut builder = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap());
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Default::default();
-        let registry = tasks.clone();
+        let server = Self { endpoint, root, tasks: Default::default() };
+        server.serve(listener);
+        server
+    }
+
+    /// Answers again, on the same address and with the same objects, after `stop`.
+    pub async fn restart(&self) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        self.serve(TcpListener::bind(addr).await.unwrap());
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let mut builder = S3ServiceBuilder::new(s3s_fs::FileSystem::new(self.root.path()).unwrap());
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let registry = self.tasks.clone();
         let accept = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let service = service.clone();
@@ -44,8 +55,7 @@ impl S3Server {
                 registry.lock().unwrap().push(conn.abort_handle());
             }
         });
-        tasks.lock().unwrap().push(accept.abort_handle());
-        Self { endpoint, root, tasks }
+        self.tasks.lock().unwrap().push(accept.abort_handle());
     }
 
     /// Stops answering: the listener and every open connection go away.

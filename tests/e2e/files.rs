@@ -36,16 +36,20 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
     );
 
     let (path, query) = url.split_once('?').unwrap();
-    let expires: i64 = query.split('&').find_map(|p| p.strip_prefix("expires=")).unwrap().parse().unwrap();
-    let sig = query.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap();
+    let param = |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)).unwrap().to_owned();
+    let (user, sig) = (param("user="), param("sig="));
+    let expires: i64 = param("expires=").parse().unwrap();
     let mut flipped = sig.to_owned();
     let last = flipped.pop().unwrap();
     flipped.push(if last == 'A' { 'B' } else { 'A' });
     let other_key = path.replace("/resumes/", "/resumes/x");
+    let (attorney, _) = app.attorney_with_id("alex@firm.example").await;
     for tampered in [
-        format!("{path}?expires={expires}&sig={flipped}"),
-        format!("{path}?expires={}&sig={sig}", expires + 3600),
-        format!("{other_key}?expires={expires}&sig={sig}"),
+        format!("{path}?user={user}&expires={expires}&sig={flipped}"),
+        format!("{path}?user={user}&expires={}&sig={sig}", expires + 3600),
+        format!("{other_key}?user={user}&expires={expires}&sig={sig}"),
+        format!("{path}?user={attorney}&expires={expires}&sig={sig}"),
+        format!("{path}?expires={expires}&sig={sig}"),
         path.to_owned(),
     ] {
         assert_eq!(get(tampered.clone()).await.status(), 403, "{tampered}");
@@ -53,7 +57,8 @@ async fn download_links_refuse_tampering_and_expiry(backend: Backend) {
 
     // A link signed for a time long past has expired.
     let key = path.split("/files/").nth(1).unwrap();
-    let old = app.state.links.url(key, api::infra::clock::now() - chrono::Duration::hours(1));
+    let user = user.parse().unwrap();
+    let old = app.state.links.url(&format!("files/{key}"), user, api::infra::clock::now() - chrono::Duration::hours(1));
     let expired = get(old).await;
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expired"));

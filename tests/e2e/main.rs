@@ -18,6 +18,7 @@ mod hostile;
 mod lead_flow;
 mod mail;
 mod pipeline;
+mod privacy;
 mod read_cache;
 mod schema;
 mod sessions;

@@ -38,6 +38,16 @@ impl Session {
         })
     }
 
+    /// The holder of a signed download link: the user it was issued to, while their account
+    /// is active (deactivation ends their links as it ends their tokens; their current role
+    /// applies).
+    pub async fn link_holder(accounts: &Accounts, user_id: uuid::Uuid) -> Result<Self, AppError> {
+        Ok(match user::Entity::find_by_id(user_id).one(&accounts.db).await? {
+            Some(user) if user.active => Self::User(user),
+            _ => Self::Rejected,
+        })
+    }
+
     pub fn signed_in(&self) -> Result<&user::Model, AppError> {
         match self {
             Self::User(user) => Ok(user),

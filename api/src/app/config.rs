@@ -20,6 +20,7 @@ use crate::{
     },
     leads::deadline::{self, BusinessHours, DeadlineSettings},
     leads::outbox::JobSettings,
+    leads::privacy::retention::{RetentionPeriod, RetentionSettings},
     web::settings::WebSettings,
 };
 
@@ -68,6 +69,8 @@ pub struct Config {
     pub consent_text: String,
     /// `INTAKE_REQUIRE_CONSENT=on`: `submitLead` without `consent: true` is refused.
     pub require_consent: bool,
+    /// `INTAKE_RETENTION`, and how often workers sweep (hourly; tests shorten it).
+    pub retention: RetentionSettings,
 }
 
 impl fmt::Debug for Config {
@@ -379,6 +382,12 @@ impl Config {
             get("INTAKE_CONSENT_TEXT").unwrap_or_else(|| crate::web::settings::default_consent_text(&firm_name));
         // Off unless asked for: clients of `submitLead` from before consent existed keep working.
         let require_consent = on_off(&get, "INTAKE_REQUIRE_CONSENT", false, &mut errors);
+        let retention = RetentionSettings {
+            period: get("INTAKE_RETENTION").and_then(|text| {
+                RetentionPeriod::parse(&text).map_err(|e| errors.push(format!("INTAKE_RETENTION: {e}"))).ok().flatten()
+            }),
+            ..RetentionSettings::default()
+        };
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -417,6 +426,7 @@ impl Config {
             deadline: DeadlineSettings { target, business_hours },
             consent_text,
             require_consent,
+            retention,
         })
     }
 
@@ -530,7 +540,6 @@ fn parse_storage(
                 bucket: bucket.to_owned(),
                 prefix: url.path().trim_matches('/').to_owned(),
                 endpoint: endpoint("INTAKE_S3_ENDPOINT", errors),
-                public_endpoint: endpoint("INTAKE_S3_PUBLIC_ENDPOINT", errors),
                 region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
                 access_key_id,
                 secret_access_key,
@@ -577,6 +586,26 @@ mod tests {
     }
 
     #[test]
+    fn retention_periods() {
+        let period = |raw: &str| config(&[("INTAKE_RETENTION", raw)]).map(|c| c.retention.period);
+        assert_eq!(config(&[]).unwrap().retention.period, None, "off by default");
+        assert_eq!(period("off").unwrap(), None);
+        assert_eq!(period("365d").unwrap(), Some(RetentionPeriod::Span(Duration::from_secs(365 * 86_400))));
+        assert_eq!(period("18mo").unwrap(), Some(RetentionPeriod::Months(18)));
+        assert_eq!(period("2y").unwrap(), Some(RetentionPeriod::Months(24)));
+        assert_eq!(period("12h").unwrap(), Some(RetentionPeriod::Span(Duration::from_secs(12 * 3600))));
+        assert_eq!(period("30s").unwrap(), Some(RetentionPeriod::Span(Duration::from_secs(30))));
+        for bad in ["0d", "18m", "soon", "-3d"] {
+            assert!(period(bad).is_err(), "{bad} is refused");
+        }
+        let now: chrono::DateTime<chrono::Utc> = "2026-03-31T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            RetentionPeriod::Months(1).cutoff(now),
+            "2026-02-28T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        );
+    }
+
+    #[test]
     fn response_deadlines() {
         let four = config(&[
             ("INTAKE_RESPONSE_TARGET", "4h"),
@@ -598,6 +627,7 @@ mod tests {
             ("INTAKE_MAX_UPLOAD_BYTES", "ten"),
             ("INTAKE_RESPONSE_TARGET", "soon"),
             ("INTAKE_BUSINESS_HOURS", "Mon-Fri 9-5 Mars/Olympus"),
+            ("INTAKE_RETENTION", "18 moons"),
         ])
         .err()
         .unwrap();
@@ -608,6 +638,7 @@ mod tests {
             "INTAKE_SMTP_URL",
             "INTAKE_MAX_UPLOAD_BYTES",
             "INTAKE_RESPONSE_TARGET",
+            "INTAKE_RETENTION",
             "INTAKE_BUSINESS_HOURS",
         ] {
             assert!(text.contains(var), "{var} missing from: {text}");

@@ -106,6 +106,7 @@ impl Application {
         );
         let stop = CancellationToken::new();
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
+        let retention = self.run_worker.then(|| tokio::spawn(self.state.retention(stop.child_token())));
         // Subscribers here hear of changes made by every process (PostgreSQL).
         let live = self.state.announcer.spawn_listener(stop.child_token());
         let limits = self.state.limits.clone();
@@ -137,6 +138,9 @@ impl Application {
         }
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(retention) = retention {
+            let _ = retention.await;
         }
         if let Some(live) = live {
             let _ = live.await;
@@ -191,6 +195,7 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
         writer: lead_writer.clone(),
         announcer: announcer.clone(),
         links: links.clone(),
+        mail_copies: mailer.copies(),
         settings: Arc::new(LeadSettings {
             public_url: config.public_url.clone(),
             max_upload_bytes: config.max_upload_bytes,
@@ -199,12 +204,15 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
             deadline: config.deadline.clone(),
             consent_text_version: crate::leads::submission::consent_text_version(&config.consent_text),
             require_consent: config.require_consent,
+            firm_name: config.firm_name.clone(),
+            retention: config.retention.period,
         }),
     };
     Ok(AppState {
         db,
         settings: Arc::new(config.web()),
         jobs: config.jobs.clone(),
+        retention: config.retention.clone(),
         storage,
         mailer,
         links,
@@ -218,16 +226,18 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
     })
 }
 
-/// `intake worker`: only the mail worker, until `shutdown`.
+/// `intake worker`: only the mail worker (with the retention sweep), until `shutdown`.
 pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let state = connect(&config).await?;
     let worker: Worker = state.worker();
     let stop = CancellationToken::new();
     let task = tokio::spawn(worker.run(stop.child_token()));
+    let retention = tokio::spawn(state.retention(stop.child_token()));
     shutdown.await;
     tracing::info!("shutting down: finishing the mail batch in progress");
     stop.cancel();
     task.await.context("mail worker")?;
+    retention.await.context("retention sweep")?;
     Ok(())
 }
 

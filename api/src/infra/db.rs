@@ -60,13 +60,15 @@ pub async fn connect(config: &DatabaseSettings) -> anyhow::Result<DatabaseConnec
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // WAL lets readers work while a lead is written; NORMAL is durable in WAL mode short of
         // power loss and avoids an fsync per commit; the busy timeout queues concurrent writers
-        // instead of failing them.
+        // instead of failing them. Secure delete overwrites what an erasure removes instead of
+        // leaving it readable in the file's free space.
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+                .pragma("secure_delete", "ON")
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| Box::pin(async move { stable_query_plans(conn).await }))

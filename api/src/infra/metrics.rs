@@ -31,6 +31,11 @@ pub fn lead_submitted() {
     metrics::counter!("intake_leads_submitted_total").increment(1);
 }
 
+/// A lead's personal data erased: `request` (an admin) or `retention` (the sweep).
+pub fn lead_erased(reason: &'static str) {
+    metrics::counter!("intake_leads_erased_total", "reason" => reason).increment(1);
+}
+
 /// One send attempt's outcome: `sent`, `failed` (will retry) or `dead`.
 pub fn email_attempt(kind: EmailKind, outcome: &'static str, latency: Duration) {
     let kind = kind_label(kind);

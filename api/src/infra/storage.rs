@@ -11,12 +11,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
-    aws::{AmazonS3, AmazonS3Builder},
-    local::LocalFileSystem,
-    path::Path,
-    prefix::PrefixStore,
-    signer::{SignedUrlOptions, Signer},
+    ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart, aws::AmazonS3Builder,
+    local::LocalFileSystem, path::Path, prefix::PrefixStore,
 };
 use tokio::io::AsyncReadExt;
 
@@ -41,9 +37,6 @@ pub struct S3Settings {
     pub prefix: String,
     /// An S3-compatible server such as MinIO; `None` means AWS itself.
     pub endpoint: Option<String>,
-    /// The endpoint as browsers reach it, for presigned download links, when it differs from
-    /// `endpoint` (e.g. `http://minio:9000` inside Docker, `http://localhost:9000` outside).
-    pub public_endpoint: Option<String>,
     pub region: String,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
@@ -88,16 +81,8 @@ impl Content {
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
-    /// Set for S3: downloads are presigned GETs straight from the bucket.
-    presigner: Option<Presigner>,
     /// Set for the local disk: large uploads are copied file to file by the kernel.
     local_root: Option<PathBuf>,
-}
-
-#[derive(Clone)]
-struct Presigner {
-    signer: Arc<AmazonS3>,
-    prefix: String,
 }
 
 pub struct StoredObject {
@@ -119,26 +104,17 @@ impl Storage {
             LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {} for résumés", dir.display()))?;
         // Absolute, as the store's own root is, so both name the same files.
         let root = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-        Ok(Self { store: Arc::new(store), presigner: None, local_root: Some(root) })
+        Ok(Self { store: Arc::new(store), local_root: Some(root) })
     }
 
     fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
-        let client = s3_builder(settings, settings.endpoint.as_deref()).build().context("configuring S3 storage")?;
-        // Signing needs no connection, so a second client can sign for the public endpoint.
-        let signer = match &settings.public_endpoint {
-            Some(public) => s3_builder(settings, Some(public)).build().context("configuring S3 link signing")?,
-            None => client.clone(),
-        };
+        let client = s3_builder(settings).build().context("configuring S3 storage")?;
         let store: Arc<dyn ObjectStore> = if settings.prefix.is_empty() {
             Arc::new(client)
         } else {
             Arc::new(PrefixStore::new(client, settings.prefix.as_str()))
         };
-        Ok(Self {
-            store,
-            presigner: Some(Presigner { signer: Arc::new(signer), prefix: settings.prefix.clone() }),
-            local_root: None,
-        })
+        Ok(Self { store, local_root: None })
     }
 
     /// Stores a spooled upload: a small one in one put, a larger one copied by the kernel
@@ -187,8 +163,13 @@ impl Storage {
         Ok(StoredObject { size: result.meta.size, stream: result.into_stream() })
     }
 
+    /// Deletes the object; one already gone counts as deleted (a deletion retried after it
+    /// succeeded unseen, or a file removed by hand).
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        Ok(self.store.delete(&Path::parse(key)?).await?)
+        match self.store.delete(&Path::parse(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Readiness: can the store take a write right now? (Listing is not enough: a store can be
@@ -196,27 +177,6 @@ impl Storage {
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.store.put(&Path::from(".readyz"), Bytes::from_static(b"ok").into()).await?;
         Ok(())
-    }
-
-    /// For S3, a presigned GET that makes the browser save the file as `disposition` says;
-    /// `None` for stores that cannot presign (the local disk), which use signed app links.
-    pub async fn presigned_get(
-        &self,
-        key: &str,
-        disposition: &str,
-        content_type: &str,
-        ttl: Duration,
-    ) -> Option<anyhow::Result<String>> {
-        let presigner = self.presigner.as_ref()?;
-        let full_key = if presigner.prefix.is_empty() { key.to_owned() } else { format!("{}/{key}", presigner.prefix) };
-        let options = SignedUrlOptions::new()
-            .with_query([("response-content-disposition", disposition), ("response-content-type", content_type)]);
-        let signed = async {
-            let path = Path::parse(&full_key)?;
-            let url = presigner.signer.signed_url_opts(http::Method::GET, &path, ttl, &options).await?;
-            Ok(url.to_string())
-        };
-        Some(signed.await)
     }
 }
 
@@ -236,7 +196,7 @@ fn copy_into_place(mut file: std::fs::File, size: u64, target: &FsPath) -> anyho
     Ok(())
 }
 
-fn s3_builder(settings: &S3Settings, endpoint: Option<&str>) -> AmazonS3Builder {
+fn s3_builder(settings: &S3Settings) -> AmazonS3Builder {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(&settings.bucket)
         .with_region(&settings.region)
@@ -247,7 +207,7 @@ fn s3_builder(settings: &S3Settings, endpoint: Option<&str>) -> AmazonS3Builder 
         .with_client_options(
             ClientOptions::new().with_connect_timeout(Duration::from_secs(3)).with_timeout(Duration::from_secs(60)),
         );
-    if let Some(endpoint) = endpoint {
+    if let Some(endpoint) = &settings.endpoint {
         builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
     }
     if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {

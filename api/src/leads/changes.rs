@@ -62,6 +62,9 @@ pub(super) async fn change_lead(
 ) -> Result<lead::Model, AppError> {
     for _ in 0..ATTEMPTS {
         let lead = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+        if lead.erased_at.is_some() {
+            return Err(AppError::LeadErased);
+        }
         let now = clock::now();
         let Some(change) = plan(&lead, now)? else {
             return Ok(lead);
@@ -342,7 +345,10 @@ pub async fn add_note(
     if body.chars().count() > MAX_NOTE_CHARS {
         return Err(AppError::bad_input("body", format!("must be at most {MAX_NOTE_CHARS} characters")));
     }
-    submission::find(&leads.db, lead_id).await?.ok_or(AppError::NotFound("lead"))?;
+    let lead = submission::find(&leads.db, lead_id).await?.ok_or(AppError::NotFound("lead"))?;
+    if lead.erased_at.is_some() {
+        return Err(AppError::LeadErased);
+    }
     let now = clock::now();
     let note = lead_note::Model {
         id: Uuid::now_v7(),

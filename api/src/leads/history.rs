@@ -40,6 +40,10 @@ pub enum EventData {
     ConflictChecked(ConflictChecked),
     ConflictResolved(ConflictResolved),
     OutcomeSet(OutcomeSet),
+    ResumeDownloaded(ResumeDownloaded),
+    LeadExported(LeadExported),
+    LeadErased(LeadErased),
+    LegalHoldSet(LegalHoldSet),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +144,65 @@ pub struct OutcomeSet {
     pub reason: Option<String>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeDownloaded {
+    pub key: String,
+    pub file_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadExported {
+    /// Résumé files in the export.
+    pub files: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadErased {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHoldSet {
+    pub hold: bool,
+    pub reason: Option<String>,
+}
+
+/// What personal values in history read as once the lead is erased.
+pub const ERASED: &str = "[erased]";
+
 impl EventData {
+    /// The event with the person's values taken out: corrected fields, their address as a
+    /// recipient (and the server's answer quoting it), free-text notes and file names.
+    /// `is_theirs` says whether an address was one of theirs.
+    pub fn erased(self, is_theirs: impl Fn(&str) -> bool) -> Self {
+        let erased = || ERASED.to_owned();
+        let mail =
+            |mail: Mail| Mail { recipient: if is_theirs(&mail.recipient) { erased() } else { mail.recipient }, ..mail };
+        match self {
+            Self::FieldsUpdated(FieldsUpdated { changes }) => Self::FieldsUpdated(FieldsUpdated {
+                changes: changes.into_iter().map(|c| FieldChange { from: erased(), to: erased(), ..c }).collect(),
+            }),
+            Self::EmailSent(sent) => Self::EmailSent(mail(sent)),
+            Self::EmailFailed(failed) => {
+                let theirs = is_theirs(&failed.mail.recipient);
+                Self::EmailFailed(FailedMail {
+                    mail: mail(failed.mail),
+                    error: if theirs { erased() } else { failed.error },
+                    ..failed
+                })
+            }
+            Self::ConflictResolved(resolved) => {
+                Self::ConflictResolved(ConflictResolved { note: resolved.note.map(|_| erased()), ..resolved })
+            }
+            Self::OutcomeSet(set) => Self::OutcomeSet(OutcomeSet { reason: set.reason.map(|_| erased()), ..set }),
+            Self::ResumeDownloaded(downloaded) => {
+                Self::ResumeDownloaded(ResumeDownloaded { file_name: erased(), ..downloaded })
+            }
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
             Self::Submitted(_) => EventKind::Submitted,
@@ -155,6 +217,10 @@ impl EventData {
             Self::ConflictChecked(_) => EventKind::ConflictChecked,
             Self::ConflictResolved(_) => EventKind::ConflictResolved,
             Self::OutcomeSet(_) => EventKind::OutcomeSet,
+            Self::ResumeDownloaded(_) => EventKind::ResumeDownloaded,
+            Self::LeadExported(_) => EventKind::LeadExported,
+            Self::LeadErased(_) => EventKind::LeadErased,
+            Self::LegalHoldSet(_) => EventKind::LegalHoldSet,
         }
     }
 
@@ -177,10 +243,14 @@ impl EventData {
             EventKind::ConflictChecked => Self::ConflictChecked(as_(data)?),
             EventKind::ConflictResolved => Self::ConflictResolved(as_(data)?),
             EventKind::OutcomeSet => Self::OutcomeSet(as_(data)?),
+            EventKind::ResumeDownloaded => Self::ResumeDownloaded(as_(data)?),
+            EventKind::LeadExported => Self::LeadExported(as_(data)?),
+            EventKind::LeadErased => Self::LeadErased(as_(data)?),
+            EventKind::LegalHoldSet => Self::LegalHoldSet(as_(data)?),
         })
     }
 
-    fn to_value(&self) -> Value {
+    pub fn to_value(&self) -> Value {
         let value = match self {
             Self::Submitted(d) => serde_json::to_value(d),
             Self::StatusChanged(d) => serde_json::to_value(d),
@@ -194,6 +264,10 @@ impl EventData {
             Self::ConflictChecked(d) => serde_json::to_value(d),
             Self::ConflictResolved(d) => serde_json::to_value(d),
             Self::OutcomeSet(d) => serde_json::to_value(d),
+            Self::ResumeDownloaded(d) => serde_json::to_value(d),
+            Self::LeadExported(d) => serde_json::to_value(d),
+            Self::LeadErased(d) => serde_json::to_value(d),
+            Self::LegalHoldSet(d) => serde_json::to_value(d),
         };
         value.expect("event data serialises")
     }
@@ -303,6 +377,10 @@ mod tests {
             (EventKind::ConflictChecked, json!({ "state": "POSSIBLE_CONFLICT", "hits": 2, "newHits": 1 })),
             (EventKind::ConflictResolved, json!({ "decision": "CONFLICT", "note": "adverse in Doe v. Roe" })),
             (EventKind::OutcomeSet, json!({ "from": "OPEN", "to": "DECLINED", "reason": "out of scope" })),
+            (EventKind::ResumeDownloaded, json!({ "key": "resumes/a", "fileName": "cv.pdf" })),
+            (EventKind::LeadExported, json!({ "files": 2 })),
+            (EventKind::LeadErased, json!({ "reason": "retention" })),
+            (EventKind::LegalHoldSet, json!({ "hold": true, "reason": "litigation" })),
         ];
         for (kind, data) in cases {
             let read = EventData::read(&stored(kind, data.clone())).unwrap_or_else(|| panic!("{kind:?} unread"));

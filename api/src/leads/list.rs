@@ -179,6 +179,8 @@ fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
             |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
         select =
             select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
+        // A tombstone's "[erased]" is not a name anyone searches for.
+        select = select.filter(C::ErasedAt.is_null());
     }
     select
 }

@@ -1,12 +1,14 @@
 //! What the lead functions need, and nothing more: the database, the résumé store, the
-//! group-commit writer, the announcer, download links, and the few settings they read.
+//! group-commit writer, the announcer, download links, the mail copies an erasure removes, and the
+//! few settings they read.
 
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
+use super::privacy::retention::RetentionPeriod;
 use super::{deadline::DeadlineSettings, file_links::FileLinks, writer::LeadWriter};
-use crate::infra::{announce::Announcer, storage::Storage};
+use crate::infra::{announce::Announcer, mail::MailCopies, storage::Storage};
 
 #[derive(Clone)]
 pub struct Leads {
@@ -15,6 +17,8 @@ pub struct Leads {
     pub writer: LeadWriter,
     pub announcer: Announcer,
     pub links: Arc<FileLinks>,
+    /// The file transport's `.eml` copies, which an erasure removes.
+    pub mail_copies: MailCopies,
     pub settings: Arc<LeadSettings>,
 }
 
@@ -33,4 +37,8 @@ pub struct LeadSettings {
     pub consent_text_version: String,
     /// `INTAKE_REQUIRE_CONSENT`: a submission without consent is refused.
     pub require_consent: bool,
+    /// Named in the mails, which an export renders again.
+    pub firm_name: String,
+    /// `INTAKE_RETENTION`: how long leads are kept; `None`, until erased by hand.
+    pub retention: Option<RetentionPeriod>,
 }

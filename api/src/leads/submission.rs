@@ -158,6 +158,7 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
             .user_agent
             .filter(|_| consented)
             .map(|agent| agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()),
+        ..lead::Model::default()
     };
     let saved = insert_with_jobs(leads, &row, earlier.as_ref(), &finding).await;
     if saved.is_err() {
@@ -331,17 +332,6 @@ fn lead_url(public_url: &str, id: Uuid) -> String {
     format!("{public_url}/graphql?query={encoded}")
 }
 
-/// Where the résumé can be fetched for the next few minutes without the Authorization header:
-/// a presigned GET on S3, else a signed link to this server.
-pub async fn download_url(leads: &Leads, file: &ResumeFile) -> Result<String, AppError> {
-    let disposition = resume::content_disposition(&file.file_name);
-    let ttl = leads.settings.download_link_ttl;
-    match leads.storage.presigned_get(&file.key, &disposition, &file.content_type, ttl).await {
-        Some(url) => Ok(url.context("presigning a résumé download")?),
-        None => Ok(leads.links.url(&file.key, clock::now())),
-    }
-}
-
 /// A résumé in the store: a lead's current one or one it replaced.
 #[derive(Clone, Debug)]
 pub struct ResumeFile {
@@ -372,10 +362,10 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<lead::Mo
     lead::Entity::find_by_id(id).one(db).await
 }
 
-/// The résumé stored under `key`, current or replaced.
-pub async fn find_resume(db: &impl ConnectionTrait, key: &str) -> Result<Option<ResumeFile>, DbErr> {
+/// The résumé stored under `key`, current or replaced, with its lead's id.
+pub async fn find_resume(db: &impl ConnectionTrait, key: &str) -> Result<Option<(Uuid, ResumeFile)>, DbErr> {
     if let Some(lead) = lead::Entity::find().filter(lead::Column::ResumeKey.eq(key)).one(db).await? {
-        return Ok(Some(ResumeFile::from(&lead)));
+        return Ok(Some((lead.id, ResumeFile::from(&lead))));
     }
-    Ok(replaced_resume::Entity::find_by_id(key).one(db).await?.map(ResumeFile::from))
+    Ok(replaced_resume::Entity::find_by_id(key).one(db).await?.map(|old| (old.lead_id, ResumeFile::from(old))))
 }

@@ -1,4 +1,5 @@
-//! Résumé downloads through signed links.
+//! Downloads through signed links: résumés, and admins' exports of a lead. Each link names the
+//! user it was issued to; the download is theirs only while their account and role allow it.
 
 use axum::{
     body::Body,
@@ -7,14 +8,33 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::HttpState;
-use crate::{infra::clock, leads::resume::content_disposition, leads::submission};
+use crate::{
+    accounts::session::Session,
+    error::AppError,
+    infra::clock,
+    leads::privacy::{access, export},
+    leads::resume::content_disposition,
+};
 
 #[derive(Deserialize)]
 pub struct LinkParams {
+    user: Option<Uuid>,
     expires: Option<i64>,
     sig: Option<String>,
+}
+
+/// The holder of a valid link to `path`, as a session whose role the caller checks.
+async fn holder(state: &HttpState, path: &str, params: LinkParams) -> Result<Session, Response> {
+    let (Some(user), Some(expires), Some(sig)) = (params.user, params.expires, params.sig) else {
+        return Err(refuse(StatusCode::FORBIDDEN, "this download link is not valid"));
+    };
+    if let Err(e) = state.app.links.verify(path, user, expires, &sig, clock::now()) {
+        return Err(refuse(StatusCode::FORBIDDEN, &e.to_string()));
+    }
+    Session::link_holder(&state.app.accounts, user).await.map_err(failed)
 }
 
 pub async fn download(
@@ -22,26 +42,17 @@ pub async fn download(
     Path(key): Path<String>,
     Query(params): Query<LinkParams>,
 ) -> Response {
-    let (Some(expires), Some(sig)) = (params.expires, params.sig) else {
-        return refuse(StatusCode::FORBIDDEN, "this download link is not valid");
+    let session = match holder(&state, &access::resume_path(&key), params).await {
+        Ok(session) => session,
+        Err(response) => return response,
     };
-    if let Err(e) = state.app.links.verify(&key, expires, &sig, clock::now()) {
-        return refuse(StatusCode::FORBIDDEN, &e.to_string());
-    }
-    let file = match submission::find_resume(&state.app.db, &key).await {
-        Ok(Some(file)) => file,
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, "this file no longer exists"),
-        Err(e) => {
-            tracing::error!(error = ?e, "looking up a résumé");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged");
-        }
+    let opened = match session.staff() {
+        Ok(staff) => access::open_resume(&state.app.leads, &key, staff).await,
+        Err(e) => Err(e),
     };
-    let object = match state.app.storage.get(&key).await {
-        Ok(object) => object,
-        Err(e) => {
-            tracing::error!(error = ?e, key, "reading a résumé from storage");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read right now");
-        }
+    let (file, object) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return failed(e),
     };
     let mut response = Body::from_stream(object.stream).into_response();
     let headers = response.headers_mut();
@@ -49,12 +60,53 @@ pub async fn download(
     if let Ok(v) = HeaderValue::from_str(&file.content_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&file.file_name)) {
+    attachment(headers, &file.file_name);
+    response
+}
+
+pub async fn export(
+    State(state): State<HttpState>,
+    Path(id): Path<Uuid>,
+    Query(params): Query<LinkParams>,
+) -> Response {
+    let session = match holder(&state, &export::export_path(id), params).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let archived = match session.admin() {
+        Ok(admin) => export::archive(&state.app.leads, id, admin).await,
+        Err(e) => Err(e),
+    };
+    let (name, zip) = match archived {
+        Ok(archived) => archived,
+        Err(e) => return failed(e),
+    };
+    let mut response = Body::from(zip).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    attachment(headers, &name);
+    response
+}
+
+fn attachment(headers: &mut axum::http::HeaderMap, name: &str) {
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    response
+}
+
+/// A refusal a browser shows as it is: the link's user may no longer download (403), the file
+/// is gone (404: erased or never there), or our side failed (500, logged).
+fn failed(e: AppError) -> Response {
+    match e {
+        AppError::Unauthenticated(_) => {
+            refuse(StatusCode::FORBIDDEN, "the account this link was issued to can no longer download")
+        }
+        AppError::Forbidden(message) => refuse(StatusCode::FORBIDDEN, &message),
+        AppError::NotFound(_) => refuse(StatusCode::NOT_FOUND, "this file no longer exists"),
+        other => refuse(StatusCode::INTERNAL_SERVER_ERROR, &other.public_message()),
+    }
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {

@@ -70,6 +70,7 @@ pub fn router(app: AppState) -> Router {
     let router = router
         .route("/graphql", get(endpoint::get).post(endpoint::post))
         .route("/files/{*key}", get(files::download))
+        .route("/exports/{id}", get(files::export))
         .route("/healthz", get(health::healthz));
     // With an operations listener, the public one keeps no operational detail.
     let router = match config.ops_addr {

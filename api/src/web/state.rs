@@ -3,6 +3,7 @@
 use std::sync::{Arc, atomic::AtomicU64};
 
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use super::settings::WebSettings;
 use crate::{
@@ -11,6 +12,10 @@ use crate::{
     leads::{
         file_links::FileLinks,
         outbox::{JobSettings, Worker},
+        privacy::{
+            deletions::Deleter,
+            retention::{self, RetentionSettings},
+        },
         service::Leads,
         writer::LeadWriter,
     },
@@ -23,6 +28,7 @@ pub struct AppState {
     /// The worker's settings, so that a worker (and the tests' deterministic drains) can be
     /// made from the state.
     pub jobs: JobSettings,
+    pub retention: RetentionSettings,
     pub storage: Storage,
     pub mailer: Mailer,
     pub links: Arc<FileLinks>,
@@ -46,8 +52,19 @@ impl AppState {
             self.db.clone(),
             self.announcer.clone(),
             self.mailer.clone(),
+            self.deleter(),
             self.jobs.clone(),
             self.announcer.mail_wake_up(),
         )
+    }
+
+    /// Runs what erasures left to delete outside the database.
+    pub fn deleter(&self) -> Deleter {
+        Deleter { db: self.db.clone(), storage: self.storage.clone(), copies: self.mailer.copies() }
+    }
+
+    /// The retention sweep, until `shutdown` (at once, when no retention period is set).
+    pub fn retention(&self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        retention::run(self.leads.clone(), self.retention.clone(), shutdown)
     }
 }

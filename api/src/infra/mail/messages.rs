@@ -4,6 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use entity::email_job::EmailKind;
 use lettre::{
     Message,
     message::{Mailbox, MultiPart},
@@ -126,6 +127,38 @@ pub fn assigned(job_id: Uuid, to: &str, lead: &LeadMail, sender: &Sender) -> any
     build(job_id, sender, to, None, "assigned", lead)
 }
 
+/// The subject and plain text of a mail of `kind` as rendered from `lead` (a person's data
+/// export shows them the mails they were sent).
+pub fn subject_and_text(kind: EmailKind, lead: &LeadMail, firm_name: &str) -> anyhow::Result<(String, String)> {
+    let render = renderer(template_of(kind), lead, firm_name);
+    Ok((render("subject.txt")?.trim().to_owned(), render("txt")?))
+}
+
+fn template_of(kind: EmailKind) -> &'static str {
+    match kind {
+        EmailKind::LeadAcknowledgement => "acknowledgement",
+        EmailKind::LeadNotification => "notification",
+        EmailKind::ResponseReminder => "reminder",
+        EmailKind::ResponseEscalation => "escalation",
+        EmailKind::LeadAssigned => "assigned",
+    }
+}
+
+/// Renders `template`'s parts (`subject.txt`, `txt`, `html`) for `lead`.
+fn renderer<'a>(
+    template: &'a str,
+    lead: &'a LeadMail,
+    firm_name: &'a str,
+) -> impl Fn(&str) -> Result<String, minijinja::Error> + 'a {
+    let ctx = context! {
+        lead => lead,
+        firm_name => firm_name,
+        submitted => lead.submitted_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        respond_by => lead.respond_by.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+    };
+    move |suffix| TEMPLATES.get_template(&format!("{template}.{suffix}"))?.render(&ctx)
+}
+
 fn build(
     job_id: Uuid,
     sender: &Sender,
@@ -134,13 +167,7 @@ fn build(
     template: &str,
     lead: &LeadMail,
 ) -> anyhow::Result<Message> {
-    let ctx = context! {
-        lead => lead,
-        firm_name => sender.firm_name,
-        submitted => lead.submitted_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        respond_by => lead.respond_by.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
-    };
-    let render = |suffix: &str| TEMPLATES.get_template(&format!("{template}.{suffix}"))?.render(&ctx);
+    let render = renderer(template, lead, sender.firm_name);
     let subject = render("subject.txt")?;
     // Derived from the job, so a resend after a crash carries the same id.
     let domain = sender.from.email.domain();

@@ -3,13 +3,17 @@
 pub mod messages;
 mod smtp;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use url::Url;
 
 use anyhow::Context;
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox};
+use lettre::{Message, message::Mailbox};
 use smtp::SmtpPool;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct MailSettings {
@@ -36,7 +40,7 @@ impl Default for MailSettings {
 #[derive(Clone)]
 pub enum MailTransport {
     Smtp(SmtpSettings),
-    /// Writes each message as an `.eml` file into this folder.
+    /// Writes each message as `<job id>.eml` into this folder.
     Files(PathBuf),
 }
 
@@ -99,7 +103,40 @@ pub struct Mailer {
 #[derive(Clone)]
 enum Transport {
     Smtp(Arc<SmtpPool>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+/// The `.eml` copies the file transport keeps, so that an erasure can remove a person's mails;
+/// with SMTP there are none.
+#[derive(Clone, Default)]
+pub struct MailCopies(Option<PathBuf>);
+
+impl MailCopies {
+    /// Whether there are copies to remove at all.
+    pub fn kept(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Removes the copy of the mail of job `job_id`, if there is one.
+    pub async fn remove(&self, job_id: Uuid) -> std::io::Result<()> {
+        let Some(dir) = &self.0 else { return Ok(()) };
+        match tokio::fs::remove_file(copy_path(dir, job_id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn copy_path(dir: &Path, job_id: Uuid) -> PathBuf {
+    dir.join(format!("{job_id}.eml"))
+}
+
+/// Written beside its final name and renamed into place: a reader never sees half a message,
+/// and a resend after a crash replaces the copy instead of adding one.
+async fn write_copy(dir: &Path, job_id: Uuid, message: &[u8]) -> std::io::Result<()> {
+    let staged = dir.join(format!(".{job_id}.eml.part"));
+    tokio::fs::write(&staged, message).await?;
+    tokio::fs::rename(&staged, copy_path(dir, job_id)).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +155,7 @@ impl Mailer {
         let transport = match &settings.transport {
             MailTransport::Files(dir) => {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating mail folder {}", dir.display()))?;
-                Transport::Files(AsyncFileTransport::new(dir))
+                Transport::Files(dir.clone())
             }
             MailTransport::Smtp(smtp) => Transport::Smtp(Arc::new(SmtpPool::new(smtp, connections as usize)?)),
         };
@@ -130,12 +167,20 @@ impl Mailer {
         })
     }
 
-    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+    /// Sends the message of job `job_id` (the file transport names its copy after the job).
+    pub async fn send(&self, job_id: Uuid, message: Message) -> Result<(), SendError> {
         match &self.transport {
             Transport::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await,
-            Transport::Files(files) => {
-                files.send(message).await.map(drop).map_err(|e| SendError::Transient(error_chain(&e)))
+            Transport::Files(dir) => {
+                write_copy(dir, job_id, &message.formatted()).await.map_err(|e| SendError::Transient(error_chain(&e)))
             }
+        }
+    }
+
+    pub fn copies(&self) -> MailCopies {
+        match &self.transport {
+            Transport::Files(dir) => MailCopies(Some(dir.clone())),
+            Transport::Smtp(_) => MailCopies(None),
         }
     }
 }

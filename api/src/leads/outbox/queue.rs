@@ -96,17 +96,25 @@ pub async fn claim_due(
         .await
 }
 
-pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<(), DbErr> {
+/// Records the send; `false` when the job was cancelled while it was in flight (its lead was
+/// erased, or answered): then nothing is recorded.
+pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<bool, DbErr> {
     use email_job::Column as C;
-    email_job::Entity::update_many()
+    let updated = email_job::Entity::update_many()
         .col_expr(C::State, Expr::value(JobState::Sent))
         .col_expr(C::SentAt, Expr::value(now))
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(job.id))
+        .filter(C::State.eq(JobState::Queued))
         .exec(conn)
-        .await?;
-    record_in_history(conn, job, EventData::EmailSent(mail_of(job))).await
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        return Ok(false);
+    }
+    record_in_history(conn, job, EventData::EmailSent(mail_of(job))).await?;
+    Ok(true)
 }
 
 fn mail_of(job: &email_job::Model) -> Mail {
@@ -161,7 +169,8 @@ pub async fn cancel_queued(
 }
 
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
-/// is permanent or the attempts are used up. Returns the new state.
+/// is permanent or the attempts are used up. Returns the new state (CANCELLED, recording
+/// nothing, when the job was cancelled while in flight).
 pub async fn mark_failed(
     conn: &impl ConnectionTrait,
     job: &email_job::Model,
@@ -177,15 +186,20 @@ pub async fn mark_failed(
     } else {
         (JobState::Queued, now + backoff(settings.backoff_base, job.attempts as u32))
     };
-    email_job::Entity::update_many()
+    let updated = email_job::Entity::update_many()
         .col_expr(C::State, Expr::value(state))
         .col_expr(C::RunAt, Expr::value(run_at))
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::LastError, Expr::value(truncate(error, 2000)))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(job.id))
+        .filter(C::State.eq(JobState::Queued))
         .exec(conn)
-        .await?;
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        return Ok(JobState::Cancelled);
+    }
     let failed = FailedMail {
         mail: mail_of(job),
         error: truncate(error, 2000).to_owned(),

@@ -27,6 +27,7 @@ use crate::{
     infra::mask::{mask_email, mask_emails_in},
     infra::metrics,
     leads::outbox::JobSettings,
+    leads::privacy::deletions::{Deleter, DeletionReport},
 };
 
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct Worker {
     /// Sent and failed mails are history: subscribers to the lead hear of them.
     announcer: Announcer,
     mailer: Mailer,
+    /// Erasures' file deletions ride along: retried on the worker's rounds until they succeed.
+    deleter: Deleter,
     settings: JobSettings,
     wake: Arc<Notify>,
 }
@@ -54,10 +57,11 @@ impl Worker {
         db: DatabaseConnection,
         announcer: Announcer,
         mailer: Mailer,
+        deleter: Deleter,
         settings: JobSettings,
         wake: Arc<Notify>,
     ) -> Self {
-        Self { db, announcer, mailer, settings, wake }
+        Self { db, announcer, mailer, deleter, settings, wake }
     }
 
     /// Runs until `shutdown`: drains what is due, then sleeps until woken (a job enqueued in this
@@ -82,6 +86,9 @@ impl Worker {
             if let Err(e) = self.drain(clock::now(), Some(&shutdown)).await {
                 tracing::error!(error = %mask_emails_in(&format!("{e:#}")), "mail worker: draining the queue failed; will retry");
             }
+            if let Err(e) = self.deleter.run_due(clock::now(), None).await {
+                tracing::error!(error = %e, "worker: running the erasures' deletions failed; will retry");
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
@@ -98,6 +105,11 @@ impl Worker {
     /// the future to make retries due without waiting.
     pub async fn run_pending(&self, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
         self.drain(now, None).await
+    }
+
+    /// Runs the file deletions due at `now` (tests pass a later time to make retries due).
+    pub async fn run_deletions(&self, now: DateTime<Utc>) -> anyhow::Result<DeletionReport> {
+        Ok(self.deleter.run_due(now, None).await?)
     }
 
     /// As `run_pending`, but stops after the batch in progress once `stop` is cancelled: a
@@ -150,7 +162,7 @@ impl Worker {
         }
         let started = Instant::now();
         let result = match self.render(job) {
-            Ok(message) => self.mailer.send(message).await,
+            Ok(message) => self.mailer.send(job.id, message).await,
             Err(e) => Err(SendError::Permanent(format!("cannot render the message: {e:#}"))),
         };
         let latency = started.elapsed();
@@ -160,8 +172,14 @@ impl Worker {
         match result {
             Ok(()) => {
                 let txn = crate::infra::db::begin_write(&self.db).await?;
-                queue::mark_sent(&txn, job, now).await?;
+                let settled = queue::mark_sent(&txn, job, now).await?;
                 txn.commit().await?;
+                if !settled {
+                    // Cancelled in flight, by an erasure most likely: keep no copy of it.
+                    self.mailer.copies().remove(job.id).await?;
+                    tracing::info!(job = %job.id, kind = ?job.kind, to, "email sent after it was cancelled");
+                    return Ok(JobState::Cancelled);
+                }
                 metrics::email_attempt(job.kind, "sent", latency);
                 tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
                 Ok(JobState::Sent)
@@ -175,6 +193,7 @@ impl Worker {
                 let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
                 txn.commit().await?;
                 match state {
+                    JobState::Cancelled => {}
                     JobState::Dead => {
                         metrics::email_attempt(job.kind, "dead", latency);
                         tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up");

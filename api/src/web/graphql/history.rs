@@ -41,6 +41,14 @@ pub enum LeadEventKind {
     /// An attorney decided a possible conflict.
     ConflictResolved,
     OutcomeSet,
+    /// A résumé was downloaded (by `actor`, through a link issued to them): see `fileName`.
+    ResumeDownloaded,
+    /// An admin exported the person's data.
+    LeadExported,
+    /// The person's data was erased: see `reason`.
+    LeadErased,
+    /// A legal hold was placed or lifted: see `legalHold` and `reason`.
+    LegalHoldSet,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -233,11 +241,28 @@ impl LeadEvent {
             _ => None,
         }
     }
-    /// OUTCOME_SET: the reason given; CONFLICT_RESOLVED: the decision's note.
+    /// OUTCOME_SET: the reason given; CONFLICT_RESOLVED: the decision's note; LEAD_ERASED,
+    /// LEGAL_HOLD_SET: why.
     async fn reason(&self) -> Option<String> {
         match self.data()? {
             EventData::OutcomeSet(set) => set.reason,
             EventData::ConflictResolved(resolved) => resolved.note,
+            EventData::LeadErased(erased) => Some(erased.reason),
+            EventData::LegalHoldSet(set) => set.reason,
+            _ => None,
+        }
+    }
+    /// RESUME_DOWNLOADED: the name of the file downloaded.
+    async fn file_name(&self) -> Option<String> {
+        match self.data()? {
+            EventData::ResumeDownloaded(downloaded) => Some(downloaded.file_name),
+            _ => None,
+        }
+    }
+    /// LEGAL_HOLD_SET: whether the hold was placed (true) or lifted.
+    async fn legal_hold(&self) -> Option<bool> {
+        match self.data()? {
+            EventData::LegalHoldSet(set) => Some(set.hold),
             _ => None,
         }
     }

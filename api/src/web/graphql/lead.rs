@@ -13,12 +13,7 @@ use super::{
     loaders_of, state,
     types::{LeadStatus, Page, PageInfo, User},
 };
-use crate::{
-    error::AppError,
-    infra::clock,
-    leads::list,
-    leads::submission::{self, ResumeFile},
-};
+use crate::{error::AppError, infra::clock, leads::list, leads::privacy::access, leads::submission::ResumeFile};
 
 pub struct Lead(pub lead::Model);
 
@@ -71,10 +66,44 @@ impl Lead {
         Ok(found.into_iter().map(Lead).collect())
     }
     /// Everything that happened to this lead, newest first: submission, status changes,
-    /// corrections, résumé replacements, assignments, notes, and every mail sent or failed.
+    /// corrections, résumé replacements, assignments, notes, and every mail sent or failed. The
+    /// access record (downloads, exports, erasure) is in it for admins only: see `accessLog`.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<LeadEvent>> {
+        let admin = super::session(ctx).admin().is_ok();
         let events = loaders_of(ctx).load_one(HistoryOf(self.0.id)).await?.unwrap_or_default();
-        Ok(events.into_iter().map(LeadEvent).collect())
+        Ok(events.into_iter().filter(|e| admin || !e.kind.is_access()).map(LeadEvent).collect())
+    }
+    /// Who downloaded the lead's résumés, exported or erased it, and when, newest first.
+    /// Admins only.
+    async fn access_log(&self, ctx: &Context<'_>) -> Result<Vec<LeadEvent>> {
+        super::session(ctx).admin()?;
+        let events = loaders_of(ctx).load_one(HistoryOf(self.0.id)).await?.unwrap_or_default();
+        Ok(events.into_iter().filter(|e| e.kind.is_access()).map(LeadEvent).collect())
+    }
+    /// Whether the person's data was erased: the lead is then a tombstone whose personal fields
+    /// read "[erased]" or null.
+    async fn erased(&self) -> bool {
+        self.0.erased_at.is_some()
+    }
+    async fn erased_at(&self) -> Option<DateTime<Utc>> {
+        self.0.erased_at
+    }
+    /// Who erased it; null for the retention sweep (see `erasureReason`).
+    async fn erased_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.erased_by).await
+    }
+    /// The admin's reason, or `retention`.
+    async fn erasure_reason(&self) -> Option<&str> {
+        self.0.erasure_reason.as_deref()
+    }
+    /// While set, the lead can be neither erased nor swept by retention.
+    async fn legal_hold(&self) -> bool {
+        self.0.legal_hold
+    }
+    /// What the hold is for. Admins only.
+    async fn legal_hold_reason(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        super::session(ctx).admin()?;
+        Ok(self.0.legal_hold_reason.as_deref())
     }
     /// Notes by attorneys and admins, newest first.
     async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<LeadNote>> {
@@ -164,7 +193,8 @@ impl Resume {
     }
     /// A signed link, valid for 15 minutes, that needs no Authorization header.
     async fn download_url(&self, ctx: &Context<'_>) -> Result<String> {
-        Ok(submission::download_url(&state(ctx).leads, &self.0).await?)
+        let viewer = super::session(ctx).staff()?;
+        Ok(access::download_url(&state(ctx).leads, &self.0, viewer))
     }
 }
 

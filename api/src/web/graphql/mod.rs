@@ -6,6 +6,7 @@ mod history;
 mod lead;
 mod loaders;
 mod mutation;
+mod privacy;
 mod query;
 mod stats;
 mod subscription;

@@ -178,4 +178,9 @@ fn password_budget<'a>(ctx: &Context<'a>) -> Result<&'a PasswordBudget, AppError
 /// queue in `email_jobs.rs`.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(LeadMutation, super::duties::DutiesMutation, super::email_jobs::EmailJobMutation);
+pub struct MutationRoot(
+    LeadMutation,
+    super::duties::DutiesMutation,
+    super::privacy::PrivacyMutation,
+    super::email_jobs::EmailJobMutation,
+);

@@ -82,4 +82,9 @@ impl LeadQuery {
 /// Every query: leads and accounts here, the mail queue in `email_jobs.rs`.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(LeadQuery, super::duties::DutiesQuery, super::email_jobs::EmailJobQuery);
+pub struct QueryRoot(
+    LeadQuery,
+    super::duties::DutiesQuery,
+    super::privacy::PrivacyQuery,
+    super::email_jobs::EmailJobQuery,
+);
