@@ -36,6 +36,7 @@ on_both_backends!(
     retention_sweeps_once_across_workers,
     a_failed_storage_deletion_is_retried,
     the_privileges_hold_on_get_and_sockets,
+    a_worker_process_sweeps_when_it_starts,
 );
 
 const NEW_PDF: &[u8] = b"%PDF-1.7\n% the corrected CV\n%%EOF\n";
@@ -532,4 +533,25 @@ async fn the_privileges_hold_on_get_and_sockets(backend: Backend) {
     }
     let data = ok(&app, "query($id: ID!) { lead(id: $id) { erased } }", json!({ "id": id }), &admin).await;
     assert_eq!(data["lead"]["erased"], true, "the admin's erasure over the socket landed");
+}
+
+/// `intake worker` with `INTAKE_RETENTION` sweeps within a minute of starting.
+async fn a_worker_process_sweeps_when_it_starts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = uuid::Uuid::parse_str(&app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await).unwrap();
+    age_leads(&app, Duration::from_secs(2 * 3600)).await;
+    let started = std::time::Instant::now();
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_intake"));
+    worker.arg("worker").envs(app.env()).env("INTAKE_RETENTION", "1h").stderr(std::process::Stdio::null());
+    let _worker = crate::helpers::KillOnDrop(worker.spawn().unwrap());
+    loop {
+        let lead = lead::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
+        if lead.erased_at.is_some() {
+            assert_eq!(lead.erasure_reason.as_deref(), Some("retention"));
+            assert_eq!(lead.first_name, "[erased]");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no sweep within a minute of the worker starting");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
