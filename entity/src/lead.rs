@@ -118,6 +118,10 @@ pub struct Model {
     pub legal_hold_reason: Option<String>,
     pub legal_hold_at: Option<DateTimeUtc>,
     pub legal_hold_by: Option<Uuid>,
+    /// Where the lead came from: the form says `website`; an API key's name by default.
+    pub source: Option<String>,
+    /// UTM parameters, click ids, referrer and landing page, as `leads::attribution::Attribution`.
+    pub attribution: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -52,7 +52,8 @@ impl EventKind {
     }
 }
 
-/// Who did it: a signed-in user, the system (worker, round-robin), or the prospect.
+/// Who did it: a signed-in user, the system (worker, round-robin), the prospect, or another
+/// system of the firm's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum ActorKind {
@@ -62,6 +63,9 @@ pub enum ActorKind {
     System,
     #[sea_orm(string_value = "prospect")]
     Prospect,
+    /// One of the firm's other systems: a webhook endpoint following a résumé link.
+    #[sea_orm(string_value = "integration")]
+    Integration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

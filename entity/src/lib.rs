@@ -1,5 +1,6 @@
 //! SeaORM entities: one module per table.
 
+pub mod api_key;
 pub mod conflict_key;
 pub mod conflict_party;
 pub mod deletion_job;
@@ -11,3 +12,5 @@ pub mod refresh_token;
 pub mod replaced_resume;
 pub mod schedule;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -11,6 +11,7 @@ mod m20261129_000006_abuse_limits;
 mod m20261129_000007_intake_duties;
 mod m20261129_000008_consent;
 mod m20261129_000009_personal_data;
+mod m20261130_000010_integrations;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_intake_duties::Migration),
             Box::new(m20261129_000008_consent::Migration),
             Box::new(m20261129_000009_personal_data::Migration),
+            Box::new(m20261130_000010_integrations::Migration),
         ]
     }
 }

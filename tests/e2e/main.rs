@@ -24,6 +24,7 @@ mod schema;
 mod sessions;
 mod storage;
 mod trust;
+mod webhooks;
 mod workflow_find;
 mod workflow_follow;
 mod workflow_live;

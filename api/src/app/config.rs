@@ -11,6 +11,7 @@ use url::Url;
 use crate::{
     accounts::users::AdminBootstrap,
     infra::limits::{LimitSettings, Rate},
+    infra::outbound::OutboundSettings,
     infra::{
         db::DatabaseSettings,
         mail::{MailSettings, MailTransport, SmtpSettings},
@@ -21,6 +22,7 @@ use crate::{
     leads::deadline::{self, BusinessHours, DeadlineSettings},
     leads::outbox::JobSettings,
     leads::privacy::retention::{RetentionPeriod, RetentionSettings},
+    leads::webhooks::WebhookSettings,
     web::settings::WebSettings,
 };
 
@@ -71,6 +73,8 @@ pub struct Config {
     pub require_consent: bool,
     /// `INTAKE_RETENTION`, and how often workers sweep (hourly; tests shorten it).
     pub retention: RetentionSettings,
+    /// `INTAKE_WEBHOOK_*`: retries and which addresses deliveries may reach.
+    pub webhooks: WebhookSettings,
 }
 
 impl fmt::Debug for Config {
@@ -284,6 +288,12 @@ impl Config {
         let defaults = LimitSettings::default();
         let limits = LimitSettings {
             submit: rate("INTAKE_SUBMIT_RATE_LIMIT", defaults.submit, Some("INTAKE_SUBMIT_BURST"), &mut errors),
+            api_key_submit: rate(
+                "INTAKE_API_KEY_SUBMIT_RATE_LIMIT",
+                defaults.api_key_submit,
+                Some("INTAKE_API_KEY_SUBMIT_BURST"),
+                &mut errors,
+            ),
             login: rate("INTAKE_LOGIN_RATE_LIMIT", defaults.login, Some("INTAKE_LOGIN_BURST"), &mut errors),
             login_failures: rate("INTAKE_LOGIN_FAILURE_LIMIT", defaults.login_failures, None, &mut errors),
             login_backoff: seconds("INTAKE_LOGIN_BACKOFF", defaults.login_backoff.as_secs(), &mut errors),
@@ -382,6 +392,25 @@ impl Config {
             get("INTAKE_CONSENT_TEXT").unwrap_or_else(|| crate::web::settings::default_consent_text(&firm_name));
         // Off unless asked for: clients of `submitLead` from before consent existed keep working.
         let require_consent = on_off(&get, "INTAKE_REQUIRE_CONSENT", false, &mut errors);
+        let webhook_defaults = WebhookSettings::default();
+        let webhooks = WebhookSettings {
+            backoff_base: seconds("INTAKE_WEBHOOK_BACKOFF_BASE", webhook_defaults.backoff_base.as_secs(), &mut errors),
+            max_attempts: parse_or(
+                &get,
+                "INTAKE_WEBHOOK_MAX_ATTEMPTS",
+                webhook_defaults.max_attempts,
+                &mut errors,
+                "a whole number",
+            ),
+            outbound: OutboundSettings {
+                allow_http: on_off(&get, "INTAKE_WEBHOOK_ALLOW_HTTP", false, &mut errors),
+                allow_private: on_off(&get, "INTAKE_WEBHOOK_ALLOW_PRIVATE", false, &mut errors),
+            },
+            ..webhook_defaults
+        };
+        if webhooks.max_attempts == 0 {
+            errors.push("INTAKE_WEBHOOK_MAX_ATTEMPTS: must be at least 1".into());
+        }
         let retention = RetentionSettings {
             period: get("INTAKE_RETENTION").and_then(|text| {
                 RetentionPeriod::parse(&text).map_err(|e| errors.push(format!("INTAKE_RETENTION: {e}"))).ok().flatten()
@@ -427,6 +456,7 @@ impl Config {
             consent_text,
             require_consent,
             retention,
+            webhooks,
         })
     }
 

@@ -107,6 +107,7 @@ impl Application {
         let stop = CancellationToken::new();
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
         let retention = self.run_worker.then(|| tokio::spawn(self.state.retention(stop.child_token())));
+        let webhooks = self.run_worker.then(|| tokio::spawn(self.state.dispatcher().run(stop.child_token())));
         // Subscribers here hear of changes made by every process (PostgreSQL).
         let live = self.state.announcer.spawn_listener(stop.child_token());
         let limits = self.state.limits.clone();
@@ -139,8 +140,8 @@ impl Application {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        if let Some(retention) = retention {
-            let _ = retention.await;
+        for task in [retention, webhooks].into_iter().flatten() {
+            let _ = task.await;
         }
         if let Some(live) = live {
             let _ = live.await;
@@ -213,6 +214,7 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
         settings: Arc::new(config.web()),
         jobs: config.jobs.clone(),
         retention: config.retention.clone(),
+        webhooks: config.webhooks.clone(),
         storage,
         mailer,
         links,
@@ -226,18 +228,21 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
     })
 }
 
-/// `intake worker`: only the mail worker (with the retention sweep), until `shutdown`.
+/// `intake worker`: only the mail worker, webhook deliveries and the retention sweep, until
+/// `shutdown`.
 pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let state = connect(&config).await?;
     let worker: Worker = state.worker();
     let stop = CancellationToken::new();
     let task = tokio::spawn(worker.run(stop.child_token()));
     let retention = tokio::spawn(state.retention(stop.child_token()));
+    let webhooks = tokio::spawn(state.dispatcher().run(stop.child_token()));
     shutdown.await;
     tracing::info!("shutting down: finishing the mail batch in progress");
     stop.cancel();
     task.await.context("mail worker")?;
     retention.await.context("retention sweep")?;
+    webhooks.await.context("webhook deliveries")?;
     Ok(())
 }
 

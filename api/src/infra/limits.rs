@@ -76,6 +76,8 @@ pub struct LimitSettings {
     pub account_failures: Rate,
     /// IPv6 clients are counted per network of this prefix length.
     pub ipv6_prefix: u8,
+    /// `submitLead` per API key (instead of per address).
+    pub api_key_submit: Rate,
 }
 
 impl Default for LimitSettings {
@@ -86,6 +88,7 @@ impl Default for LimitSettings {
         let rate = |raw: &str, burst: u32| Rate::parse(raw, burst).expect("a valid default");
         Self {
             submit: rate("5/min", 10),
+            api_key_submit: rate("600/min", 60),
             login: rate("10/min", 20),
             login_failures: rate("5/h", 5),
             login_backoff: Duration::from_secs(30),
@@ -154,6 +157,13 @@ impl Limits {
                     .unwrap_or_else(|_| v6.to_string()),
             },
         }
+    }
+
+    /// A submission through an API key: counted per key, whatever address it comes from.
+    pub async fn submit_by_key(&self, key_id: uuid::Uuid) -> Result<(), AppError> {
+        self.take(&format!("submit-key:{key_id}"), self.settings.api_key_submit)
+            .await?
+            .map_or(Ok(()), |wait| Err(rate_limited(wait, "too many submissions with this API key")))
     }
 
     pub async fn submit(&self, client: IpAddr) -> Result<(), AppError> {
@@ -484,6 +494,7 @@ mod tests {
             login_backoff: Duration::from_secs(30),
             account_failures: Rate::parse("5/h", 5).unwrap(),
             ipv6_prefix: 64,
+            api_key_submit: Rate::parse("1/h", 2).unwrap(),
         }
     }
 

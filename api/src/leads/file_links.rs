@@ -38,7 +38,12 @@ impl FileLinks {
 
     /// A link to `path` (`files/<key>`, `exports/<lead id>`) for `user`.
     pub fn url(&self, path: &str, user: Uuid, now: DateTime<Utc>) -> String {
-        let expires = now.timestamp() + self.ttl.as_secs() as i64;
+        self.url_valid_for(path, user, now, self.ttl)
+    }
+
+    /// As `url`, valid for `ttl` instead of the usual time (a webhook's link, for one).
+    pub fn url_valid_for(&self, path: &str, user: Uuid, now: DateTime<Utc>, ttl: Duration) -> String {
+        let expires = now.timestamp() + ttl.as_secs() as i64;
         format!("{}/{path}?user={user}&expires={expires}&sig={}", self.base_url, self.sign(path, user, expires))
     }
 

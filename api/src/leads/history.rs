@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::webhooks::WebhookEvent;
+
 /// Who caused an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
     User(Uuid),
     System,
     Prospect,
+    /// A webhook endpoint, by id.
+    Integration(Uuid),
 }
 
 pub struct NewEvent {
@@ -294,6 +298,7 @@ impl NewEvent {
             Actor::User(id) => (ActorKind::User, Some(id)),
             Actor::System => (ActorKind::System, None),
             Actor::Prospect => (ActorKind::Prospect, None),
+            Actor::Integration(id) => (ActorKind::Integration, Some(id)),
         };
         lead_event::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -310,7 +315,10 @@ impl NewEvent {
 /// Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits.
 const EVENTS_PER_STATEMENT: usize = 1000;
 
+/// Writes the events, and the webhook deliveries they cause, in the caller's transaction.
 pub async fn record(conn: &impl ConnectionTrait, events: Vec<NewEvent>, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let hooks = events.iter().filter_map(|e| Some((e.lead_id, WebhookEvent::of(&e.data)?))).collect();
+    super::webhooks::enqueue(conn, hooks, now).await?;
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let rows: Vec<_> = events.by_ref().take(EVENTS_PER_STATEMENT).map(|e| e.into_row(now)).collect();

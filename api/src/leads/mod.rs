@@ -20,4 +20,5 @@ pub mod resume;
 pub mod service;
 pub mod stats;
 pub mod submission;
+pub mod webhooks;
 pub mod writer;

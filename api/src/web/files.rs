@@ -1,5 +1,6 @@
 //! Downloads through signed links: résumés, and admins' exports of a lead. Each link names the
-//! user it was issued to; the download is theirs only while their account and role allow it.
+//! user (or webhook endpoint) it was issued to; the download is theirs only while their account
+//! and role (or the endpoint) stay active.
 
 use axum::{
     body::Body,
@@ -15,7 +16,10 @@ use crate::{
     accounts::session::Session,
     error::AppError,
     infra::clock,
-    leads::privacy::{access, export},
+    leads::privacy::{
+        access::{self, Downloader},
+        export,
+    },
     leads::resume::content_disposition,
 };
 
@@ -42,13 +46,20 @@ pub async fn download(
     Path(key): Path<String>,
     Query(params): Query<LinkParams>,
 ) -> Response {
+    let user = params.user;
     let session = match holder(&state, &access::resume_path(&key), params).await {
         Ok(session) => session,
         Err(response) => return response,
     };
+    let leads = &state.app.leads;
     let opened = match session.staff() {
-        Ok(staff) => access::open_resume(&state.app.leads, &key, staff).await,
-        Err(e) => Err(e),
+        Ok(staff) => access::open_resume(leads, &key, Downloader::Staff(staff)).await,
+        // Not a user's link: perhaps one a webhook delivery carried.
+        Err(refused) => match access::endpoint_holder(leads, user.unwrap_or_default()).await {
+            Ok(Some(endpoint)) => access::open_resume(leads, &key, Downloader::Endpoint(endpoint)).await,
+            Ok(None) => Err(refused),
+            Err(e) => Err(e),
+        },
     };
     let (file, object) = match opened {
         Ok(opened) => opened,

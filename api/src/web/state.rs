@@ -17,6 +17,7 @@ use crate::{
             retention::{self, RetentionSettings},
         },
         service::Leads,
+        webhooks::{WebhookSettings, dispatcher::Dispatcher},
         writer::LeadWriter,
     },
 };
@@ -29,6 +30,7 @@ pub struct AppState {
     /// made from the state.
     pub jobs: JobSettings,
     pub retention: RetentionSettings,
+    pub webhooks: WebhookSettings,
     pub storage: Storage,
     pub mailer: Mailer,
     pub links: Arc<FileLinks>,
@@ -61,6 +63,11 @@ impl AppState {
     /// Runs what erasures left to delete outside the database.
     pub fn deleter(&self) -> Deleter {
         Deleter { db: self.db.clone(), storage: self.storage.clone(), copies: self.mailer.copies() }
+    }
+
+    /// Delivers webhook events, each endpoint on its own.
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(self.db.clone(), self.links.clone(), self.webhooks.clone())
     }
 
     /// The retention sweep, until `shutdown` (at once, when no retention period is set).

@@ -13,6 +13,8 @@ use url::Url;
 use anyhow::Context;
 use lettre::{Message, message::Mailbox};
 use smtp::SmtpPool;
+
+use super::error_chain;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -194,15 +196,4 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     } else {
         SendError::Transient(error_chain(e))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -1,6 +1,8 @@
 //! Who looked: résumé links are issued to one user, and every download through them is recorded
 //! in the lead's history (RESUME_DOWNLOADED) with that user, the time and the file.
 
+use entity::webhook_endpoint;
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::{
@@ -26,18 +28,38 @@ pub fn resume_path(key: &str) -> String {
     format!("files/{key}")
 }
 
+/// Who holds a résumé link: an attorney or admin, or a webhook endpoint it was sent to.
+pub enum Downloader<'a> {
+    Staff(Staff<'a>),
+    Endpoint(webhook_endpoint::Model),
+}
+
+/// The active webhook endpoint with this id: the holder of a link sent in one of its
+/// deliveries, until it is deactivated or deleted.
+pub async fn endpoint_holder(leads: &Leads, id: Uuid) -> Result<Option<webhook_endpoint::Model>, AppError> {
+    Ok(webhook_endpoint::Entity::find_by_id(id).one(&leads.db).await?.filter(|e| e.active))
+}
+
 /// The résumé under `key` for the holder of a link to it, recorded as downloaded by them.
-pub async fn open_resume(leads: &Leads, key: &str, holder: Staff<'_>) -> Result<(ResumeFile, StoredObject), AppError> {
+pub async fn open_resume(
+    leads: &Leads,
+    key: &str,
+    holder: Downloader<'_>,
+) -> Result<(ResumeFile, StoredObject), AppError> {
     let (lead_id, file) = submission::find_resume(&leads.db, key).await?.ok_or(AppError::NotFound("file"))?;
     let object = leads.storage.get(key).await.map_err(|e| AppError::Internal(e.context("reading a résumé")))?;
-    record(leads, lead_id, holder, &file).await?;
+    let actor = match holder {
+        Downloader::Staff(staff) => Actor::User(staff.user().id),
+        Downloader::Endpoint(endpoint) => Actor::Integration(endpoint.id),
+    };
+    record(leads, lead_id, actor, &file).await?;
     Ok((file, object))
 }
 
-async fn record(leads: &Leads, lead_id: Uuid, holder: Staff<'_>, file: &ResumeFile) -> Result<(), AppError> {
+async fn record(leads: &Leads, lead_id: Uuid, actor: Actor, file: &ResumeFile) -> Result<(), AppError> {
     let event = NewEvent {
         lead_id,
-        actor: Actor::User(holder.user().id),
+        actor,
         data: EventData::ResumeDownloaded(ResumeDownloaded {
             key: file.key.clone(),
             file_name: file.file_name.clone(),

@@ -60,6 +60,8 @@ pub enum ActorKind {
     System,
     /// The prospect, through the public form.
     Prospect,
+    /// One of the firm's other systems (a webhook endpoint following a résumé link).
+    Integration,
 }
 
 /// Who caused an event.
@@ -72,7 +74,15 @@ impl Actor {
     }
     /// The user, for `USER`; null once the account is gone.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        if self.0.actor_kind != lead_event::ActorKind::User {
+            return Ok(None);
+        }
         user(ctx, self.0.actor_id).await
+    }
+    /// The webhook endpoint's id, for `INTEGRATION`.
+    async fn integration_id(&self) -> Option<ID> {
+        let id = self.0.actor_id.filter(|_| self.0.actor_kind == lead_event::ActorKind::Integration)?;
+        Some(ID(id.to_string()))
     }
     /// A name to show: the user's full name, "system" or "prospect".
     async fn name(&self, ctx: &Context<'_>) -> Result<String> {
@@ -83,6 +93,7 @@ impl Actor {
             },
             lead_event::ActorKind::System => "system".into(),
             lead_event::ActorKind::Prospect => "prospect".into(),
+            lead_event::ActorKind::Integration => "integration".into(),
         })
     }
 }

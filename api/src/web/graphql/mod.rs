@@ -11,6 +11,7 @@ mod query;
 mod stats;
 mod subscription;
 mod types;
+mod webhooks;
 
 use async_graphql::{Context, Schema};
 pub use mutation::MutationRoot;

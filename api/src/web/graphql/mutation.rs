@@ -182,5 +182,6 @@ pub struct MutationRoot(
     LeadMutation,
     super::duties::DutiesMutation,
     super::privacy::PrivacyMutation,
+    super::webhooks::WebhookMutation,
     super::email_jobs::EmailJobMutation,
 );

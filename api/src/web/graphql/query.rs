@@ -86,5 +86,6 @@ pub struct QueryRoot(
     LeadQuery,
     super::duties::DutiesQuery,
     super::privacy::PrivacyQuery,
+    super::webhooks::WebhookQuery,
     super::email_jobs::EmailJobQuery,
 );
