@@ -72,6 +72,26 @@
     return errors;
   }
 
+  // Where the prospect came from, as the page's address and referrer tell: UTM parameters,
+  // ad click ids, the referring page and this landing page. Values are trimmed to the API's
+  // bounds so that an overlong ad parameter never costs a lead.
+  function attribution() {
+    const params = new URLSearchParams(window.location.search);
+    const value = (name, max) => (params.get(name) || '').trim().slice(0, max) || null;
+    const url = (raw) => (/^https?:\/\//.test(raw || '') && raw.length <= 2000 ? raw : null);
+    return {
+      utmSource: value('utm_source', 200),
+      utmMedium: value('utm_medium', 200),
+      utmCampaign: value('utm_campaign', 200),
+      utmTerm: value('utm_term', 200),
+      utmContent: value('utm_content', 200),
+      gclid: value('gclid', 200),
+      fbclid: value('fbclid', 200),
+      referrer: url(document.referrer),
+      landingPage: url(window.location.href),
+    };
+  }
+
   function body() {
     const input = {
       firstName: form.firstName.value,
@@ -80,6 +100,8 @@
       website: form.website.value,
       clientSubmissionId: submissionId,
       consent: form.consent.checked,
+      source: 'website',
+      attribution: attribution(),
     };
     const data = new FormData();
     data.append('operations', JSON.stringify({ query: QUERY, variables: { input, resume: null } }));

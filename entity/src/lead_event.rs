@@ -63,7 +63,7 @@ pub enum ActorKind {
     System,
     #[sea_orm(string_value = "prospect")]
     Prospect,
-    /// One of the firm's other systems: a webhook endpoint following a résumé link.
+    /// One of the firm's other systems (a webhook endpoint or an API key) following a résumé link.
     #[sea_orm(string_value = "integration")]
     Integration,
 }

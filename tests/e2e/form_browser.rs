@@ -127,7 +127,11 @@ async fn the_public_form_works_in_a_real_browser() {
         .unwrap();
 
     // The page: the firm's name, every field labelled, the size limit shown, keyboard order.
-    client.goto(&format!("{}/", app.address)).await.unwrap();
+    // Arriving from an ad: the form passes the page's attribution on.
+    client
+        .goto(&format!("{}/?utm_source=google&utm_campaign=spring%20intake&gclid=Cj0abc", app.address))
+        .await
+        .unwrap();
     assert_eq!(client.title().await.unwrap(), "Contact Test Firm");
     let form_text = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert!(form_text.contains("Test Firm") && form_text.contains("up to 10 MB"), "{form_text}");
@@ -174,6 +178,12 @@ async fn the_public_form_works_in_a_real_browser() {
     assert!(leads[0].client_submission_id.is_some(), "the form sends a clientSubmissionId");
     assert!(leads[0].consent_given_at.is_some(), "the form sends the consent box");
     assert!(leads[0].consent_user_agent.as_deref().is_some_and(|a| a.contains("Chrome")), "{:?}", leads[0]);
+    assert_eq!(leads[0].source.as_deref(), Some("website"));
+    let attribution = leads[0].attribution.clone().expect("the form sends the attribution");
+    assert_eq!(attribution["utmSource"], "google");
+    assert_eq!(attribution["utmCampaign"], "spring intake");
+    assert_eq!(attribution["gclid"], "Cj0abc");
+    assert!(attribution["landingPage"].as_str().unwrap().contains("utm_source=google"), "{attribution}");
     assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 2);
 
     // A program dressed as a PDF: the server's error appears beside the file field.

@@ -15,6 +15,7 @@ mod files;
 mod form_browser;
 mod graphql_http;
 mod hostile;
+mod integrations;
 mod lead_flow;
 mod mail;
 mod pipeline;

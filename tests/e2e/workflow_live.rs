@@ -74,6 +74,16 @@ pub async fn signed_in_socket(address: &str, token: &str) -> Socket {
     socket
 }
 
+/// The close frame's reason when signing in over a socket with `token` is refused.
+pub async fn refused_socket(address: &str, token: &str) -> String {
+    let mut socket = connect(address).await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+        .await;
+    let answer = receive(&mut socket).await;
+    assert!(answer["close"].is_number(), "refused with a close frame: {answer}");
+    answer["reason"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Signs in over the socket and subscribes; returns once the server acknowledged.
 async fn subscribed(address: &str, token: &str, subscriptions: &[(&str, &str)]) -> Socket {
     let mut socket = signed_in_socket(address, token).await;

@@ -1,9 +1,13 @@
 //! The caller of one request, resolved from its `Authorization` header before any resolver runs,
 //! and the checks resolvers use to demand a signed-in user or a role.
 
-use entity::user::{self, Role};
+use entity::{
+    api_key,
+    user::{self, Role},
+};
 use sea_orm::{EntityTrait, QueryFilter};
 
+use super::api_keys::{self, ApiScope};
 use super::service::Accounts;
 use super::{refresh, tokens::Claims};
 use crate::{error::AppError, infra::freshness::ReadAt};
@@ -12,6 +16,7 @@ use crate::{error::AppError, infra::freshness::ReadAt};
 /// password change, logout or deactivation, unknown account): the answer is no oracle.
 pub const TOKEN_REFUSED: &str =
     "the access token is not valid or has expired; sign in again or exchange your refresh token";
+pub const KEY_REFUSED: &str = "this API key is not valid: it is unknown, revoked or expired";
 
 #[derive(Clone)]
 pub enum Session {
@@ -21,7 +26,14 @@ pub enum Session {
     /// The header was not `Bearer <token>`.
     Malformed,
     User(user::Model),
+    /// Another system of the firm's, by a live API key: only what its scopes allow.
+    ApiKey(api_key::Model),
+    /// An API key was sent that is unknown, revoked or expired.
+    RejectedKey,
 }
+
+/// What an API key is told when it tries what no key may do.
+const NOT_FOR_KEYS: &str = "an API key cannot do this; sign in as a user";
 
 impl Session {
     /// Reads the header value (if any); see `account`.
@@ -32,6 +44,12 @@ impl Session {
         let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
             return Ok(Self::Malformed);
         };
+        if api_keys::looks_like_key(token.trim()) {
+            return Ok(match api_keys::authenticate(&accounts.db, token.trim()).await? {
+                Some(key) => Self::ApiKey(key),
+                None => Self::RejectedKey,
+            });
+        }
         Ok(match account(token.trim(), accounts, read).await? {
             Some((_, user)) => Self::User(user),
             None => Self::Rejected,
@@ -58,6 +76,37 @@ impl Session {
                 Err(AppError::Unauthenticated("the Authorization header must be 'Bearer <accessToken>'".into()))
             }
             Self::Rejected => Err(AppError::Unauthenticated(TOKEN_REFUSED.into())),
+            Self::RejectedKey => Err(AppError::Unauthenticated(KEY_REFUSED.into())),
+            Self::ApiKey(_) => Err(AppError::Forbidden(NOT_FOR_KEYS.into())),
+        }
+    }
+
+    /// Who may read leads: attorneys and admins, and API keys with LEADS_READ.
+    pub fn reader(&self) -> Result<Reader<'_>, AppError> {
+        match self {
+            Self::ApiKey(key) if api_keys::has_scope(key, ApiScope::LeadsRead) => Ok(Reader::Key(key)),
+            Self::ApiKey(_) => Err(AppError::Forbidden("this API key lacks the LEADS_READ scope".into())),
+            _ => self.staff().map(Reader::Staff),
+        }
+    }
+
+    /// Who submits a lead: anyone, or (when one is sent) a live API key with LEADS_SUBMIT,
+    /// returned so that it is counted and named as the source.
+    pub fn submitter(&self) -> Result<Option<&api_key::Model>, AppError> {
+        match self {
+            Self::ApiKey(key) if api_keys::has_scope(key, ApiScope::LeadsSubmit) => Ok(Some(key)),
+            Self::ApiKey(_) => Err(AppError::Forbidden("this API key lacks the LEADS_SUBMIT scope".into())),
+            Self::RejectedKey => Err(AppError::Unauthenticated(KEY_REFUSED.into())),
+            _ => Ok(None),
+        }
+    }
+
+    /// For the public operations besides `submitLead` (signing in and out): no API key.
+    pub fn not_a_key(&self) -> Result<(), AppError> {
+        match self {
+            Self::ApiKey(_) => Err(AppError::Forbidden(NOT_FOR_KEYS.into())),
+            Self::RejectedKey => Err(AppError::Unauthenticated(KEY_REFUSED.into())),
+            _ => Ok(()),
         }
     }
 
@@ -84,6 +133,19 @@ pub struct Staff<'a>(&'a user::Model);
 impl<'a> Staff<'a> {
     pub fn user(self) -> &'a user::Model {
         self.0
+    }
+}
+
+/// Proof that the caller may read leads; only `Session::reader` makes one.
+#[derive(Clone, Copy)]
+pub enum Reader<'a> {
+    Staff(Staff<'a>),
+    Key(&'a api_key::Model),
+}
+
+impl<'a> From<Staff<'a>> for Reader<'a> {
+    fn from(staff: Staff<'a>) -> Self {
+        Self::Staff(staff)
     }
 }
 

@@ -18,7 +18,7 @@ pub enum Actor {
     User(Uuid),
     System,
     Prospect,
-    /// A webhook endpoint, by id.
+    /// A webhook endpoint or an API key, by id.
     Integration(Uuid),
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{accounts::session::Staff, error::AppError, infra::clock};
+use crate::{accounts::session::Reader, error::AppError, infra::clock};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -38,6 +38,8 @@ pub struct LeadFilter {
     pub outcomes: Option<Vec<LeadOutcome>>,
     /// `true`: only leads still PENDING past their deadline; `false`: only the others.
     pub overdue: Option<bool>,
+    /// Any of these sources.
+    pub sources: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +81,7 @@ pub struct LeadPage {
 
 pub async fn list(
     db: &impl ConnectionTrait,
-    _by: Staff<'_>,
+    _by: Reader<'_>,
     filter: LeadFilter,
     order: LeadOrder,
     paging: Paging,
@@ -165,6 +167,9 @@ fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
     }
     if let Some(outcomes) = &filter.outcomes {
         select = select.filter(C::Outcome.is_in(outcomes.iter().copied()));
+    }
+    if let Some(sources) = &filter.sources {
+        select = select.filter(C::Source.is_in(sources.iter().cloned()));
     }
     if let Some(overdue) = filter.overdue {
         let late = Condition::all()

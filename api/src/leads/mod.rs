@@ -7,6 +7,7 @@
 //! `accounts` (who gets notified, the role proofs), never `web` or `app`.
 
 pub mod assignment;
+pub mod attribution;
 pub mod changes;
 pub mod conflicts;
 pub mod deadline;

@@ -9,7 +9,7 @@ use entity::lead::{self, LeadOutcome, LeadStatus};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::{accounts::session::Staff, error::AppError};
+use crate::{accounts::session::Reader, error::AppError};
 
 pub struct LeadStats {
     pub total: u64,
@@ -22,6 +22,8 @@ pub struct LeadStats {
     pub by_outcome: Vec<(LeadOutcome, u64)>,
     /// RETAINED over the leads with a decided outcome; `None` when none has one.
     pub conversion_rate: Option<f64>,
+    /// Per source (`None`: none given), most leads first: (source, leads, retained).
+    pub by_source: Vec<(Option<String>, u64, u64)>,
 }
 
 /// Seconds from submission to REACHED_OUT, over the leads that got there.
@@ -40,12 +42,12 @@ pub struct AttorneyStats {
     pub time_to_reach_out: Durations,
 }
 
-type Row = (LeadStatus, DateTime<Utc>, Option<DateTime<Utc>>, Option<Uuid>, Option<Uuid>, LeadOutcome);
+type Row = (LeadStatus, DateTime<Utc>, Option<DateTime<Utc>>, Option<Uuid>, Option<Uuid>, LeadOutcome, Option<String>);
 
 /// Over the leads submitted in `[from, to)`; either end may be open.
 pub async fn compute(
     db: &impl ConnectionTrait,
-    _by: Staff<'_>,
+    _by: Reader<'_>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<LeadStats, AppError> {
@@ -62,6 +64,7 @@ pub async fn compute(
         C::ReachedOutBy,
         C::AssignedTo,
         C::Outcome,
+        C::Source,
     ]);
     if let Some(from) = from {
         select = select.filter(C::CreatedAt.gte(from));
@@ -79,7 +82,13 @@ fn summarise(rows: &[Row]) -> LeadStats {
     let mut all = Vec::new();
     let mut attorneys: HashMap<Uuid, (u64, Vec<f64>)> = HashMap::new();
     let mut by_outcome: HashMap<LeadOutcome, u64> = HashMap::new();
-    for &(status, created_at, reached_out_at, reached_out_by, assigned_to, outcome) in rows {
+    let mut by_source: HashMap<Option<&str>, (u64, u64)> = HashMap::new();
+    for (status, created_at, reached_out_at, reached_out_by, assigned_to, outcome, source) in rows {
+        let (status, created_at, reached_out_at, reached_out_by, assigned_to, outcome) =
+            (*status, *created_at, *reached_out_at, *reached_out_by, *assigned_to, *outcome);
+        let counts = by_source.entry(source.as_deref()).or_default();
+        counts.0 += 1;
+        counts.1 += u64::from(outcome == LeadOutcome::Retained);
         *by_status.entry(status).or_default() += 1;
         *by_outcome.entry(outcome).or_default() += 1;
         *per_day.entry(created_at.date_naive()).or_default() += 1;
@@ -110,7 +119,11 @@ fn summarise(rows: &[Row]) -> LeadStats {
     per_attorney.sort_by_key(|a| a.user_id);
     let decided: u64 = by_outcome.iter().filter(|(o, _)| o.is_decided()).map(|(_, n)| n).sum();
     let retained = by_outcome.get(&LeadOutcome::Retained).copied().unwrap_or(0);
+    let mut by_source: Vec<(Option<String>, u64, u64)> =
+        by_source.into_iter().map(|(source, (n, kept))| (source.map(str::to_owned), n, kept)).collect();
+    by_source.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     LeadStats {
+        by_source,
         by_outcome: LeadOutcome::iter().map(|o| (o, by_outcome.get(&o).copied().unwrap_or(0))).collect(),
         conversion_rate: (decided > 0).then(|| retained as f64 / decided as f64),
         total: rows.len() as u64,

@@ -20,6 +20,7 @@ use crate::{
     infra::mail::messages::{ConflictMail, EarlierLead, LeadMail},
     infra::storage::Content,
     infra::validate,
+    leads::attribution::{self, Attribution},
     leads::conflicts::{
         check::{self, Finding, Hit, Source},
         keys,
@@ -42,6 +43,9 @@ pub struct SubmitLead {
     pub consent: Option<bool>,
     /// Where the submission came from, kept with a consent given.
     pub client: Client,
+    /// `website`, an integration's name…; an API key's name when it sends none.
+    pub source: Option<String>,
+    pub attribution: Option<Attribution>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -100,6 +104,8 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     let first_name = validate::person_name(&input.first_name).map_err(|m| AppError::bad_input("firstName", m))?;
     let last_name = validate::person_name(&input.last_name).map_err(|m| AppError::bad_input("lastName", m))?;
     let email = validate::email(&input.email).map_err(|m| AppError::bad_input("email", m))?;
+    let source = attribution::source(input.source)?;
+    let attribution = input.attribution.map(Attribution::checked).transpose()?.flatten();
     let consented = input.consent == Some(true);
     if leads.settings.require_consent && !consented {
         return Err(AppError::bad_input("consent", "must be given: tick the box to agree, then send again"));
@@ -158,6 +164,8 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
             .user_agent
             .filter(|_| consented)
             .map(|agent| agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()),
+        source,
+        attribution,
         ..lead::Model::default()
     };
     let saved = insert_with_jobs(leads, &row, earlier.as_ref(), &finding).await;

@@ -59,7 +59,8 @@ impl Answers {
         let user = match session {
             Session::Anonymous => None,
             Session::User(user) => Some(user.id),
-            Session::Rejected | Session::Malformed => return None,
+            // A key's answers are not kept: its revocation must end them at once.
+            Session::Rejected | Session::Malformed | Session::ApiKey(_) | Session::RejectedKey => return None,
         };
         let BatchRequest::Single(request) = batch else { return None };
         if !request.uploads.is_empty() {

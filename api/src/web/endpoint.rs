@@ -214,7 +214,9 @@ async fn run(
     }
     let client = client_ip::resolve(peer.ip(), headers, &state.app.settings.trusted_proxies);
 
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // `X-API-Key: ik_…` is the other way to send a key.
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|key| format!("Bearer {}", key.trim()));
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).or(api_key.as_deref());
     let read = state.app.freshness.now();
     let session = match Session::resolve(authorization, &state.app.accounts, read).await {
         Ok(session) => session,

@@ -54,9 +54,9 @@ pub async fn download(
     let leads = &state.app.leads;
     let opened = match session.staff() {
         Ok(staff) => access::open_resume(leads, &key, Downloader::Staff(staff)).await,
-        // Not a user's link: perhaps one a webhook delivery carried.
-        Err(refused) => match access::endpoint_holder(leads, user.unwrap_or_default()).await {
-            Ok(Some(endpoint)) => access::open_resume(leads, &key, Downloader::Endpoint(endpoint)).await,
+        // Not a user's link: perhaps one a webhook delivery carried, or an API key read.
+        Err(refused) => match access::integration_holder(leads, user.unwrap_or_default()).await {
+            Ok(Some(holder)) => access::open_resume(leads, &key, holder).await,
             Ok(None) => Err(refused),
             Err(e) => Err(e),
         },

@@ -286,6 +286,12 @@ impl Connection {
         let token = bearer(payload).ok_or_else(|| {
             Close::new(close::UNAUTHORIZED, "Unauthorized: send {\"Authorization\": \"Bearer <accessToken>\"}")
         })?;
+        if crate::accounts::api_keys::looks_like_key(&token) {
+            return Err(Close::new(
+                close::FORBIDDEN,
+                "Forbidden: API keys cannot open subscriptions; sign in as a user",
+            ));
+        }
         let app = &self.state.app;
         let (claims, user) = session::account(&token, &app.accounts, app.freshness.now())
             .await

@@ -1,12 +1,15 @@
-//! Who looked: résumé links are issued to one user, and every download through them is recorded
-//! in the lead's history (RESUME_DOWNLOADED) with that user, the time and the file.
+//! Who looked: résumé links are issued to one user (or integration), and every download through
+//! them is recorded in the lead's history (RESUME_DOWNLOADED) with them, the time and the file.
 
-use entity::webhook_endpoint;
+use entity::{api_key, webhook_endpoint};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::{
-    accounts::session::Staff,
+    accounts::{
+        api_keys::{self, ApiScope},
+        session::{Reader, Staff},
+    },
     error::AppError,
     infra::{announce::LeadChange, clock, storage::StoredObject},
     leads::{
@@ -19,8 +22,12 @@ use crate::{
 /// Where `viewer` can fetch the résumé for the next few minutes without the Authorization
 /// header. Always through Intake (never a presigned store URL), so that each download is
 /// recorded, and refused once the viewer's access or the file is gone.
-pub fn download_url(leads: &Leads, file: &ResumeFile, viewer: Staff<'_>) -> String {
-    leads.links.url(&resume_path(&file.key), viewer.user().id, clock::now())
+pub fn download_url(leads: &Leads, file: &ResumeFile, viewer: Reader<'_>) -> String {
+    let holder = match viewer {
+        Reader::Staff(staff) => staff.user().id,
+        Reader::Key(key) => key.id,
+    };
+    leads.links.url(&resume_path(&file.key), holder, clock::now())
 }
 
 /// The path a résumé link signs.
@@ -28,16 +35,26 @@ pub fn resume_path(key: &str) -> String {
     format!("files/{key}")
 }
 
-/// Who holds a résumé link: an attorney or admin, or a webhook endpoint it was sent to.
+/// Who holds a résumé link: an attorney or admin, or another system of the firm's (a webhook
+/// endpoint it was sent to, an API key that read it).
 pub enum Downloader<'a> {
     Staff(Staff<'a>),
-    Endpoint(webhook_endpoint::Model),
+    Integration(Uuid),
 }
 
-/// The active webhook endpoint with this id: the holder of a link sent in one of its
-/// deliveries, until it is deactivated or deleted.
-pub async fn endpoint_holder(leads: &Leads, id: Uuid) -> Result<Option<webhook_endpoint::Model>, AppError> {
-    Ok(webhook_endpoint::Entity::find_by_id(id).one(&leads.db).await?.filter(|e| e.active))
+/// The integration with this id that may still follow a link issued to it: an active webhook
+/// endpoint, or a live API key with LEADS_READ.
+pub async fn integration_holder(leads: &Leads, id: Uuid) -> Result<Option<Downloader<'static>>, AppError> {
+    if webhook_endpoint::Entity::find_by_id(id).one(&leads.db).await?.is_some_and(|e| e.active) {
+        return Ok(Some(Downloader::Integration(id)));
+    }
+    let key = api_key::Entity::find_by_id(id).one(&leads.db).await?;
+    let live = key.is_some_and(|k| {
+        k.revoked_at.is_none()
+            && k.expires_at.is_none_or(|at| at > clock::now())
+            && api_keys::has_scope(&k, ApiScope::LeadsRead)
+    });
+    Ok(live.then_some(Downloader::Integration(id)))
 }
 
 /// The résumé under `key` for the holder of a link to it, recorded as downloaded by them.
@@ -50,7 +67,7 @@ pub async fn open_resume(
     let object = leads.storage.get(key).await.map_err(|e| AppError::Internal(e.context("reading a résumé")))?;
     let actor = match holder {
         Downloader::Staff(staff) => Actor::User(staff.user().id),
-        Downloader::Endpoint(endpoint) => Actor::Integration(endpoint.id),
+        Downloader::Integration(id) => Actor::Integration(id),
     };
     record(leads, lead_id, actor, &file).await?;
     Ok((file, object))

@@ -60,7 +60,8 @@ pub enum ActorKind {
     System,
     /// The prospect, through the public form.
     Prospect,
-    /// One of the firm's other systems (a webhook endpoint following a résumé link).
+    /// One of the firm's other systems (a webhook endpoint or an API key) following a résumé
+    /// link: see `integrationId`.
     Integration,
 }
 
@@ -79,7 +80,7 @@ impl Actor {
         }
         user(ctx, self.0.actor_id).await
     }
-    /// The webhook endpoint's id, for `INTEGRATION`.
+    /// The webhook endpoint's or API key's id, for `INTEGRATION`.
     async fn integration_id(&self) -> Option<ID> {
         let id = self.0.actor_id.filter(|_| self.0.actor_kind == lead_event::ActorKind::Integration)?;
         Some(ID(id.to_string()))

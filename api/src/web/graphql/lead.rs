@@ -13,7 +13,10 @@ use super::{
     loaders_of, state,
     types::{LeadStatus, Page, PageInfo, User},
 };
-use crate::{error::AppError, infra::clock, leads::list, leads::privacy::access, leads::submission::ResumeFile};
+use crate::{
+    error::AppError, infra::clock, leads::attribution::Attribution, leads::list, leads::privacy::access,
+    leads::submission::ResumeFile,
+};
 
 pub struct Lead(pub lead::Model);
 
@@ -115,6 +118,15 @@ impl Lead {
     async fn conflict_check(&self) -> ConflictCheck {
         ConflictCheck(self.0.clone())
     }
+    /// Where it came from: `website` for the public form, an API key's name by default, or
+    /// what the submitter said.
+    async fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    /// UTM parameters, click ids, referrer and landing page, as the submitter sent them.
+    async fn attribution(&self) -> Option<super::types::Attribution> {
+        Attribution::read(self.0.attribution.as_ref()).map(Into::into)
+    }
     /// What came of the lead for the firm; OPEN at first.
     async fn outcome(&self) -> LeadOutcome {
         self.0.outcome.into()
@@ -193,7 +205,7 @@ impl Resume {
     }
     /// A signed link, valid for 15 minutes, that needs no Authorization header.
     async fn download_url(&self, ctx: &Context<'_>) -> Result<String> {
-        let viewer = super::session(ctx).staff()?;
+        let viewer = super::session(ctx).reader()?;
         Ok(access::download_url(&state(ctx).leads, &self.0, viewer))
     }
 }
@@ -258,6 +270,8 @@ pub struct LeadFilter {
     pub outcome: Option<Vec<LeadOutcome>>,
     /// `true`: only leads still PENDING past `respondBy`; `false`: all the others.
     pub overdue: Option<bool>,
+    /// Any of these sources (`Lead.source`).
+    pub source: Option<Vec<String>>,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -321,5 +335,6 @@ pub fn merged_filter(
         conflict_states: filter.conflict_state.map(|list| list.into_iter().map(Into::into).collect()),
         outcomes: filter.outcome.map(|list| list.into_iter().map(Into::into).collect()),
         overdue: filter.overdue,
+        sources: filter.source,
     })
 }

@@ -1,5 +1,6 @@
 //! The GraphQL schema. Resolvers translate between GraphQL and the domain modules, nothing more.
 
+mod api_keys;
 mod duties;
 mod email_jobs;
 mod history;

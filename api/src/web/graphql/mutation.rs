@@ -24,7 +24,12 @@ impl LeadMutation {
     /// The public form: a prospect's details and résumé (PDF, DOC, DOCX, ODT, RTF or TXT),
     /// sent as a GraphQL multipart request. No sign-in needed.
     async fn submit_lead(&self, ctx: &Context<'_>, input: SubmitLeadInput, resume: Upload) -> Result<LeadReceipt> {
-        state(ctx).limits.submit(client_ip(ctx)).await?;
+        // A system sending leads with its key is counted per key, not per address.
+        let key = session(ctx).submitter()?;
+        match key {
+            Some(key) => state(ctx).limits.submit_by_key(key.id).await?,
+            None => state(ctx).limits.submit(client_ip(ctx)).await?,
+        }
         let upload = resume
             .value(ctx)
             .map_err(|_| AppError::bad_input("resume", "is missing: attach the file as a multipart upload"))?;
@@ -39,6 +44,8 @@ impl LeadMutation {
                 ip: Some(client_ip(ctx)),
                 user_agent: ctx.data_opt::<super::UserAgent>().and_then(|agent| agent.0.clone()),
             },
+            source: input.source.or_else(|| key.map(|k| k.name.clone())),
+            attribution: input.attribution.map(Into::into),
         };
         let upload = ResumeUpload { file_name: upload.filename, file: upload.content };
         let receipt = submission::submit(&state(ctx).leads, input, upload).await?;
@@ -52,6 +59,7 @@ impl LeadMutation {
     /// Exchanges an email and password for an access token (30 minutes) and a refresh token
     /// (7 days).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
+        session(ctx).not_a_key()?;
         let check = password_budget(ctx)?.spend("password")?;
         let attempt = sign_in::Attempt { client: client_ip(ctx), check };
         Ok(sign_in::login(&state(ctx).accounts, attempt, &email, &password).await?.into())
@@ -60,12 +68,14 @@ impl LeadMutation {
     /// Exchanges a refresh token for a new access token and a new refresh token; the one sent
     /// stops working. Sending an already-used one ends every session of that sign-in.
     async fn refresh_token(&self, ctx: &Context<'_>, token: String) -> Result<AuthPayload> {
+        session(ctx).not_a_key()?;
         Ok(sign_in::refresh(&state(ctx).accounts, &token).await?.into())
     }
 
     /// Ends the sign-in the refresh token belongs to: its refresh tokens and the access tokens
     /// issued with them stop working, on open sockets too. False when it had already ended.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+        session(ctx).not_a_key()?;
         Ok(sign_in::logout(&state(ctx).accounts, &refresh_token).await?)
     }
 
@@ -183,5 +193,6 @@ pub struct MutationRoot(
     super::duties::DutiesMutation,
     super::privacy::PrivacyMutation,
     super::webhooks::WebhookMutation,
+    super::api_keys::ApiKeyMutation,
     super::email_jobs::EmailJobMutation,
 );

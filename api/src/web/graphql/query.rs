@@ -26,9 +26,10 @@ impl LeadQuery {
         Ok(User(session(ctx).signed_in()?.clone()))
     }
 
-    /// One lead, or null when there is none with this id. Attorneys and admins.
+    /// One lead, or null when there is none with this id. Attorneys and admins, and API keys
+    /// with LEADS_READ.
     async fn lead(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Lead>> {
-        session(ctx).staff()?;
+        session(ctx).reader()?;
         let id = parse_id(&id, "id")?;
         let lead = submission::find(&state(ctx).db, id).await.map_err(AppError::from)?;
         Ok(lead.map(Lead))
@@ -37,7 +38,8 @@ impl LeadQuery {
     /// Leads matching `filter`, in `orderBy` order (newest first by default), a page at a
     /// time (at most 100): `first` after the previous page's `endCursor`, or `last` before a
     /// page's `startCursor`. Without either, the first 20. `status` and `search` are the
-    /// older spelling of `filter.status` and `filter.search`. Attorneys and admins.
+    /// older spelling of `filter.status` and `filter.search`. Attorneys and admins, and API
+    /// keys with LEADS_READ.
     #[allow(clippy::too_many_arguments)]
     async fn leads(
         &self,
@@ -51,24 +53,24 @@ impl LeadQuery {
         status: Option<LeadStatus>,
         search: Option<String>,
     ) -> Result<LeadConnection> {
-        let staff = session(ctx).staff()?;
+        let reader = session(ctx).reader()?;
         let filter = merged_filter(filter, status, search)?;
         let order = order_by.map(Into::into).unwrap_or_default();
         let paging = Paging { first, after, last, before };
-        Ok(list::list(&state(ctx).db, staff, filter, order, paging).await?.into())
+        Ok(list::list(&state(ctx).db, reader, filter, order, paging).await?.into())
     }
 
     /// Counts per status, submissions per day, and time to reach out (median, 90th
     /// percentile), overall and per attorney, over the leads submitted in `[from, to)`;
-    /// either end may be left open. Attorneys and admins.
+    /// either end may be left open. Attorneys and admins, and API keys with LEADS_READ.
     async fn lead_stats(
         &self,
         ctx: &Context<'_>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<LeadStats> {
-        let staff = session(ctx).staff()?;
-        Ok(LeadStats(stats::compute(&state(ctx).db, staff, from, to).await?))
+        let reader = session(ctx).reader()?;
+        Ok(LeadStats(stats::compute(&state(ctx).db, reader, from, to).await?))
     }
 
     /// Every account. Admins only.
@@ -87,5 +89,6 @@ pub struct QueryRoot(
     super::duties::DutiesQuery,
     super::privacy::PrivacyQuery,
     super::webhooks::WebhookQuery,
+    super::api_keys::ApiKeyQuery,
     super::email_jobs::EmailJobQuery,
 );

@@ -20,6 +20,15 @@ pub struct OutcomeCount {
     pub count: i64,
 }
 
+/// Leads from one source, and how many of them the firm retained.
+#[derive(SimpleObject)]
+pub struct SourceCount {
+    /// Null: submitted without one.
+    pub source: Option<String>,
+    pub count: i64,
+    pub retained: i64,
+}
+
 #[derive(SimpleObject)]
 pub struct DayCount {
     /// A UTC day, `YYYY-MM-DD`.
@@ -78,6 +87,14 @@ impl LeadStats {
         (&self.0.time_to_reach_out).into()
     }
     /// Of those, how many have each outcome now (every outcome, zeros included).
+    /// Per source, most leads first.
+    async fn by_source(&self) -> Vec<SourceCount> {
+        self.0
+            .by_source
+            .iter()
+            .map(|(source, n, kept)| SourceCount { source: source.clone(), count: *n as i64, retained: *kept as i64 })
+            .collect()
+    }
     async fn by_outcome(&self) -> Vec<OutcomeCount> {
         self.0.by_outcome.iter().map(|(o, n)| OutcomeCount { outcome: (*o).into(), count: *n as i64 }).collect()
     }

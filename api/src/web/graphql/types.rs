@@ -127,6 +127,64 @@ pub struct SubmitLeadInput {
     /// The prospect ticked the consent box (`INTAKE_CONSENT_TEXT`); required when the firm
     /// sets `INTAKE_REQUIRE_CONSENT=on`.
     pub consent: Option<bool>,
+    /// Where the lead comes from (at most 100 characters): the public form sends `website`;
+    /// with an API key, the key's name unless given.
+    pub source: Option<String>,
+    /// Marketing attribution: values at most 200 characters, URLs at most 2,000.
+    pub attribution: Option<AttributionInput>,
+}
+
+/// UTM parameters, click ids, the referrer and the landing page.
+#[derive(InputObject, SimpleObject)]
+#[graphql(input_name = "AttributionInput", name = "Attribution")]
+pub struct AttributionInput {
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
+    /// The page that linked to the form's page (an http or https URL).
+    pub referrer: Option<String>,
+    /// The page the prospect arrived at (an http or https URL).
+    pub landing_page: Option<String>,
+    /// Google Ads click id.
+    pub gclid: Option<String>,
+    /// Meta click id.
+    pub fbclid: Option<String>,
+}
+
+pub type Attribution = AttributionInput;
+
+impl From<AttributionInput> for crate::leads::attribution::Attribution {
+    fn from(a: AttributionInput) -> Self {
+        Self {
+            utm_source: a.utm_source,
+            utm_medium: a.utm_medium,
+            utm_campaign: a.utm_campaign,
+            utm_term: a.utm_term,
+            utm_content: a.utm_content,
+            referrer: a.referrer,
+            landing_page: a.landing_page,
+            gclid: a.gclid,
+            fbclid: a.fbclid,
+        }
+    }
+}
+
+impl From<crate::leads::attribution::Attribution> for AttributionInput {
+    fn from(a: crate::leads::attribution::Attribution) -> Self {
+        Self {
+            utm_source: a.utm_source,
+            utm_medium: a.utm_medium,
+            utm_campaign: a.utm_campaign,
+            utm_term: a.utm_term,
+            utm_content: a.utm_content,
+            referrer: a.referrer,
+            landing_page: a.landing_page,
+            gclid: a.gclid,
+            fbclid: a.fbclid,
+        }
+    }
 }
 
 #[derive(InputObject)]
