@@ -208,6 +208,20 @@ async fn deliveries_are_signed_retried_and_redelivered(backend: Backend) {
     assert!(verifies(&newest, after) && !verifies(&new_secret, after));
     let body = app.graphql(rotate, json!({ "id": endpoint, "g": -1 }), Some(&admin)).await;
     assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "graceSeconds"));
+
+    // An erasure is announced with the lead's id and nothing else.
+    let update = "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: { events: [LEAD_ERASED], description: \"CRM\" }) { events description active } }";
+    let updated = app.graphql(update, json!({ "id": endpoint }), Some(&admin)).await;
+    assert_eq!(updated["data"]["updateWebhookEndpoint"], json!({ "events": ["LEAD_ERASED"], "description": "CRM", "active": true }));
+    let erase = "mutation($id: ID!) { eraseLead(id: $id, reason: \"request\") { reason } }";
+    assert!(app.graphql(erase, json!({ "id": id }), Some(&admin)).await["errors"].is_null());
+    dispatcher.deliver_due(api::infra::clock::now()).await.unwrap();
+    let erased = payload(&receiver.received()[6]);
+    assert_eq!(erased["type"], "lead.erased");
+    assert_eq!(erased["data"], json!({ "id": id }));
+    let delete = "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }";
+    assert_eq!(app.graphql(delete, json!({ "id": endpoint }), Some(&admin)).await["data"]["deleteWebhookEndpoint"], true);
+    assert_eq!(deliveries(&app, &admin).await, json!([]));
 }
 
 async fn a_gone_endpoint_is_deactivated_and_a_silent_one_delays_nothing(backend: Backend) {
