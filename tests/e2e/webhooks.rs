@@ -212,7 +212,10 @@ async fn deliveries_are_signed_retried_and_redelivered(backend: Backend) {
     // An erasure is announced with the lead's id and nothing else.
     let update = "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: { events: [LEAD_ERASED], description: \"CRM\" }) { events description active } }";
     let updated = app.graphql(update, json!({ "id": endpoint }), Some(&admin)).await;
-    assert_eq!(updated["data"]["updateWebhookEndpoint"], json!({ "events": ["LEAD_ERASED"], "description": "CRM", "active": true }));
+    assert_eq!(
+        updated["data"]["updateWebhookEndpoint"],
+        json!({ "events": ["LEAD_ERASED"], "description": "CRM", "active": true })
+    );
     let erase = "mutation($id: ID!) { eraseLead(id: $id, reason: \"request\") { reason } }";
     assert!(app.graphql(erase, json!({ "id": id }), Some(&admin)).await["errors"].is_null());
     dispatcher.deliver_due(api::infra::clock::now()).await.unwrap();
@@ -220,7 +223,10 @@ async fn deliveries_are_signed_retried_and_redelivered(backend: Backend) {
     assert_eq!(erased["type"], "lead.erased");
     assert_eq!(erased["data"], json!({ "id": id }));
     let delete = "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }";
-    assert_eq!(app.graphql(delete, json!({ "id": endpoint }), Some(&admin)).await["data"]["deleteWebhookEndpoint"], true);
+    assert_eq!(
+        app.graphql(delete, json!({ "id": endpoint }), Some(&admin)).await["data"]["deleteWebhookEndpoint"],
+        true
+    );
     assert_eq!(deliveries(&app, &admin).await, json!([]));
 }
 

@@ -118,8 +118,10 @@ pub async fn run_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 
 async fn serve(mut config: Config, worker_flag: bool) -> anyhow::Result<()> {
     config.run_worker &= worker_flag;
+    // Listening for signals before the slow part, so that a stop while starting is clean.
+    let shutdown = startup::shutdown_signal();
     let app = Application::build(config).await?;
-    app.run_until_stopped(startup::shutdown_signal()).await
+    app.run_until_stopped(shutdown).await
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

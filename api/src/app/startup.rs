@@ -233,10 +233,11 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
 pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let state = connect(&config).await?;
     let worker: Worker = state.worker();
+    let dispatcher = state.dispatcher();
     let stop = CancellationToken::new();
     let task = tokio::spawn(worker.run(stop.child_token()));
     let retention = tokio::spawn(state.retention(stop.child_token()));
-    let webhooks = tokio::spawn(state.dispatcher().run(stop.child_token()));
+    let webhooks = tokio::spawn(dispatcher.run(stop.child_token()));
     shutdown.await;
     tracing::info!("shutting down: finishing the mail batch in progress");
     stop.cancel();
@@ -246,24 +247,35 @@ pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Sen
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that arrives while the process is still starting up
+/// (a supervisor stopping it at once) then means a clean stop, not the default kill.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = handlers;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt.take()) => {}
+                _ = wait(terminate.take()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
