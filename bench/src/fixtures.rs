@@ -136,10 +136,15 @@ pub fn pdf(size: usize) -> Vec<u8> {
 /// The multipart `submitLead` body a browser form sends (GraphQL multipart request spec); `n`
 /// makes the name and email differ from one request to the next.
 pub fn submit_body(n: u64, file: &[u8]) -> Bytes {
+    submit_body_from(n, &format!("ada{n}@example.com"), file)
+}
+
+/// As `submit_body`, from the address given (the same one every time, say).
+pub fn submit_body_from(n: u64, email: &str, file: &[u8]) -> Bytes {
     let operations = serde_json::json!({
         "query": "mutation($input: SubmitLeadInput!, $resume: Upload!) { submitLead(input: $input, resume: $resume) { id status submittedAt } }",
         "variables": {
-            "input": { "firstName": "Ada", "lastName": name_of(n), "email": format!("ada{n}@example.com") },
+            "input": { "firstName": "Ada", "lastName": name_of(n), "email": email },
             "resume": null
         }
     });

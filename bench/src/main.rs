@@ -17,6 +17,7 @@ mod load;
 mod mail_drain;
 mod reads;
 mod report;
+mod scale;
 mod servers;
 mod submit;
 mod uploads;
@@ -26,9 +27,10 @@ use std::process::ExitCode;
 use fixtures::Backend;
 
 const USAGE: &str =
-    "usage: bench all | submit | reads | uploads | cold-start | conflicts | mail-drain [count] [concurrency]
+    "usage: bench all | submit | reads | uploads | cold-start | conflicts | scale | mail-drain [count] [concurrency]
   BENCH_DATABASE_URL  a PostgreSQL server URL: also measure on PostgreSQL
-  BENCH_SECONDS       length of each load run (default 20)";
+  BENCH_SECONDS       length of each load run (default 20)
+  BENCH_SCALE_LEADS   leads seeded for `scale` (default 1,000,000)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -70,6 +72,7 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
         Some("uploads") => uploads::run(seconds).await?,
         Some("cold-start") => cold_start::run(&Backend::available()).await?,
         Some("conflicts") => conflicts::run(&Backend::available(), seconds).await?,
+        Some("scale") => scale::run(&Backend::available(), seconds).await?,
         Some("mail-drain") => mail_drain::run(&Backend::available(), number(1, 10_000)?, number(2, 8)?).await?,
         _ => anyhow::bail!("{USAGE}"),
     };
@@ -82,6 +85,7 @@ async fn all(seconds: u64) -> anyhow::Result<()> {
     let sections = vec![
         submit::run(&backends, seconds).await?,
         conflicts::run(&backends, seconds).await?,
+        scale::run(&backends, seconds).await?,
         reads::run(&backends, seconds).await?,
         uploads::run(seconds.min(10)).await?,
         cold_start::run(&backends).await?,

@@ -12,6 +12,7 @@ mod m20261129_000007_intake_duties;
 mod m20261129_000008_consent;
 mod m20261129_000009_personal_data;
 mod m20261130_000010_integrations;
+mod m20261130_000011_bounded_lookups;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_consent::Migration),
             Box::new(m20261129_000009_personal_data::Migration),
             Box::new(m20261130_000010_integrations::Migration),
+            Box::new(m20261130_000011_bounded_lookups::Migration),
         ]
     }
 }

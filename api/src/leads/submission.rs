@@ -191,9 +191,12 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
 
 /// The first lead ever submitted with this email address (any case): a new one repeats it.
 /// (Two first submissions racing each other both count as first.)
+/// The first lead of the address: among the leads that repeat none (one per address, through
+/// their partial index), however many repeats it has.
 async fn first_lead_with_email(db: &impl ConnectionTrait, email_key: &str) -> Result<Option<lead::Model>, DbErr> {
     lead::Entity::find()
         .filter(lead::Column::EmailKey.eq(email_key))
+        .filter(lead::Column::DuplicateOf.is_null())
         .order_by_asc(lead::Column::CreatedAt)
         .order_by_asc(lead::Column::Id)
         .one(db)

@@ -197,7 +197,9 @@ async fn register_hits(
 /// Earlier leads of other people whose name matches, and the first lead of this same person.
 /// Leads are found by their stored name key among the new name's key and its one-letter
 /// deletions: the same name, or one with a letter more. (Only register parties keep their own
-/// variants, which a lead with a letter wrong or missing also meets.)
+/// variants, which a lead with a letter wrong or missing also meets.) Each other person counts
+/// by their first lead (`duplicate_of IS NULL`, a partial index): an address that submitted
+/// thousands of times costs one index entry, not thousands.
 async fn lead_hits(
     conn: &DatabaseConnection,
     subject: &Subject<'_>,
@@ -228,7 +230,7 @@ async fn lead_hits(
         // An unnamed statement, for the reason `parties_named` gives.
         DatabaseBackend::Postgres => {
             const SQL: &str = "SELECT id, first_name, last_name, name_key FROM leads WHERE name_key = ANY($1) \
-                 AND email_key <> $2 AND id <> $3 AND created_at < $4 LIMIT 50";
+                 AND duplicate_of IS NULL AND email_key <> $2 AND id <> $3 AND created_at < $4 LIMIT 50";
             let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
             sea_orm::sqlx::query_as(SQL)
                 .bind(variants)
@@ -245,6 +247,7 @@ async fn lead_hits(
                 .select_only()
                 .columns([L::Id, L::FirstName, L::LastName, L::NameKey])
                 .filter(L::NameKey.is_in(variants.iter().cloned()))
+                .filter(L::DuplicateOf.is_null())
                 .filter(L::EmailKey.ne(subject.email_key))
                 .filter(L::Id.ne(subject.lead_id))
                 .filter(L::CreatedAt.lt(subject.submitted_at))
