@@ -18,7 +18,8 @@ use crate::{
 pub const LEADS: u64 = 1_000_000;
 pub const FROM_ONE_ADDRESS: u64 = 20_000;
 const REPEATER: &str = "repeat@example.com";
-const BATCH: u64 = 2_000;
+/// Rows per INSERT: each binds every column, within both databases' parameter limits.
+const BATCH: u64 = 500;
 
 pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> {
     let leads = std::env::var("BENCH_SCALE_LEADS").ok().map(|s| s.parse()).transpose()?.unwrap_or(LEADS);
