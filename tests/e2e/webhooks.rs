@@ -28,6 +28,7 @@ on_both_backends!(
     deliveries_are_signed_retried_and_redelivered,
     a_gone_endpoint_is_deactivated_and_a_silent_one_delays_nothing,
     private_addresses_are_refused_unless_allowed,
+    a_delivery_is_dead_when_its_attempts_run_out,
 );
 
 #[derive(Clone, Debug)]
@@ -306,4 +307,31 @@ async fn private_addresses_are_refused_unless_allowed(backend: Backend) {
         )
         .await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("https"), "{body}");
+}
+
+async fn a_delivery_is_dead_when_its_attempts_run_out(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.webhooks.outbound = OutboundSettings { allow_http: true, allow_private: true };
+        c.webhooks.max_attempts = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start("127.0.0.1").await;
+    receiver.answer(503);
+    receiver.answer(502);
+    create(&app, &admin, &url, json!(["LEAD_SUBMITTED"])).await;
+    app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let dispatcher = app.state.dispatcher();
+    assert_eq!(dispatcher.deliver_due(api::infra::clock::now()).await.unwrap().failed, 1);
+    // Not due again before its backoff.
+    assert_eq!(dispatcher.deliver_due(api::infra::clock::now()).await.unwrap(), Default::default());
+    assert_eq!(dispatcher.deliver_due(later(Duration::from_secs(3600))).await.unwrap().dead, 1);
+    let dead = "{ webhookEndpoints { deliveries(state: DEAD) { nodes { state attempts responseStatus lastError } } } }";
+    let body = app.graphql(dead, json!({}), Some(&admin)).await;
+    assert_eq!(
+        body["data"]["webhookEndpoints"][0]["deliveries"]["nodes"][0],
+        json!({ "state": "DEAD", "attempts": 2, "responseStatus": 502, "lastError": "HTTP 502" })
+    );
+    assert_eq!(dispatcher.deliver_due(later(Duration::from_secs(86_400))).await.unwrap(), Default::default());
+    assert_eq!(receiver.received().len(), 2, "nothing after it is dead");
 }
