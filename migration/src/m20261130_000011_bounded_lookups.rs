@@ -17,11 +17,19 @@ impl MigrationTrait for Migration {
         .await?;
         db.execute_unprepared("CREATE INDEX idx_leads_first_by_name ON leads (name_key) WHERE duplicate_of IS NULL")
             .await?;
+        // The repeats' index holds only repeats: SQLite read `duplicate_of IS NULL` through it,
+        // i.e. nearly every lead, instead of the name index (5 submissions/s at a million
+        // leads). A lookup of a lead's repeats (`duplicate_of = ?`) still uses it.
+        db.execute_unprepared("CREATE INDEX idx_leads_repeats ON leads (duplicate_of) WHERE duplicate_of IS NOT NULL")
+            .await?;
+        db.execute_unprepared("DROP INDEX idx_leads_duplicate_of").await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("CREATE INDEX idx_leads_duplicate_of ON leads (duplicate_of)").await?;
+        db.execute_unprepared("DROP INDEX idx_leads_repeats").await?;
         db.execute_unprepared("DROP INDEX idx_leads_first_by_name").await?;
         db.execute_unprepared("DROP INDEX idx_leads_first_by_email").await?;
         Ok(())
