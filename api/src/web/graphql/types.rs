@@ -135,7 +135,8 @@ pub struct SubmitLeadInput {
 }
 
 /// UTM parameters, click ids, the referrer and the landing page.
-#[derive(InputObject, SimpleObject)]
+#[derive(InputObject, SimpleObject, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[graphql(input_name = "AttributionInput", name = "Attribution")]
 pub struct AttributionInput {
     pub utm_source: Option<String>,
@@ -155,35 +156,16 @@ pub struct AttributionInput {
 
 pub type Attribution = AttributionInput;
 
+// The two types have the same fields under the same names: one is the API's, one the domain's.
 impl From<AttributionInput> for crate::leads::attribution::Attribution {
     fn from(a: AttributionInput) -> Self {
-        Self {
-            utm_source: a.utm_source,
-            utm_medium: a.utm_medium,
-            utm_campaign: a.utm_campaign,
-            utm_term: a.utm_term,
-            utm_content: a.utm_content,
-            referrer: a.referrer,
-            landing_page: a.landing_page,
-            gclid: a.gclid,
-            fbclid: a.fbclid,
-        }
+        serde_json::from_value(serde_json::to_value(a).expect("serialises")).expect("the same fields")
     }
 }
 
 impl From<crate::leads::attribution::Attribution> for AttributionInput {
     fn from(a: crate::leads::attribution::Attribution) -> Self {
-        Self {
-            utm_source: a.utm_source,
-            utm_medium: a.utm_medium,
-            utm_campaign: a.utm_campaign,
-            utm_term: a.utm_term,
-            utm_content: a.utm_content,
-            referrer: a.referrer,
-            landing_page: a.landing_page,
-            gclid: a.gclid,
-            fbclid: a.fbclid,
-        }
+        serde_json::from_value(serde_json::to_value(a).expect("serialises")).expect("the same fields")
     }
 }
 

@@ -19,6 +19,7 @@ const MAX_PAGE_SIZE: i32 = 100;
 
 /// What an endpoint hears about.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::leads::webhooks::WebhookEvent")]
 #[allow(clippy::enum_variant_names)] // the names are the API's
 pub enum WebhookEvent {
     /// A lead was submitted (`lead.submitted`).
@@ -30,32 +31,6 @@ pub enum WebhookEvent {
     LeadOutcomeSet,
     /// The person's data was erased: the body carries the lead's id only.
     LeadErased,
-}
-
-impl From<WebhookEvent> for Event {
-    fn from(e: WebhookEvent) -> Self {
-        match e {
-            WebhookEvent::LeadSubmitted => Self::LeadSubmitted,
-            WebhookEvent::LeadUpdated => Self::LeadUpdated,
-            WebhookEvent::LeadStatusChanged => Self::LeadStatusChanged,
-            WebhookEvent::LeadAssigned => Self::LeadAssigned,
-            WebhookEvent::LeadOutcomeSet => Self::LeadOutcomeSet,
-            WebhookEvent::LeadErased => Self::LeadErased,
-        }
-    }
-}
-
-impl From<Event> for WebhookEvent {
-    fn from(e: Event) -> Self {
-        match e {
-            Event::LeadSubmitted => Self::LeadSubmitted,
-            Event::LeadUpdated => Self::LeadUpdated,
-            Event::LeadStatusChanged => Self::LeadStatusChanged,
-            Event::LeadAssigned => Self::LeadAssigned,
-            Event::LeadOutcomeSet => Self::LeadOutcomeSet,
-            Event::LeadErased => Self::LeadErased,
-        }
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
