@@ -20,14 +20,18 @@ pub struct ErasedLead(erase::Erased);
 
 #[Object]
 impl ErasedLead {
+    async fn id(&self) -> ID {
+        ID(self.0.lead.id.to_string())
+    }
+    /// The tombstone.
     async fn lead(&self) -> Lead {
         Lead(self.0.lead.clone())
     }
-    async fn erased_at(&self) -> Option<DateTime<Utc>> {
-        self.0.lead.erased_at
+    async fn erased_at(&self) -> DateTime<Utc> {
+        self.0.lead.erased_at.unwrap_or(self.0.lead.updated_at)
     }
-    async fn reason(&self) -> Option<&str> {
-        self.0.lead.erasure_reason.as_deref()
+    async fn reason(&self) -> &str {
+        self.0.lead.erasure_reason.as_deref().unwrap_or_default()
     }
     /// Résumé files and mail copies not deleted yet because their store could not be reached:
     /// the worker retries them until they are gone.

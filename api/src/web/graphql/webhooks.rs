@@ -107,8 +107,11 @@ impl WebhookDelivery {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn event(&self) -> Option<WebhookEvent> {
-        Event::named(&self.0.event).map(Into::into)
+    async fn event(&self) -> Result<WebhookEvent> {
+        let event = Event::named(&self.0.event).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("delivery {} has an unknown event {}", self.0.id, self.0.event))
+        })?;
+        Ok(event.into())
     }
     async fn lead_id(&self) -> ID {
         ID(self.0.lead_id.to_string())
@@ -262,11 +265,12 @@ impl WebhookMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        #[graphql(default = 0)] grace_seconds: i32,
+        #[graphql(default = 0)] grace_seconds: Option<i32>,
     ) -> Result<CreatedWebhookEndpoint> {
         let admin = session(ctx).admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(endpoints::rotate_secret(&state(ctx).db, id, grace_seconds, admin).await?.into())
+        let grace = grace_seconds.unwrap_or(0);
+        Ok(endpoints::rotate_secret(&state(ctx).db, id, grace, admin).await?.into())
     }
 
     /// Sends a delivery again (as soon as the dispatcher gets to it), under the same
