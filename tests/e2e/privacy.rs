@@ -541,8 +541,9 @@ async fn a_worker_process_sweeps_when_it_starts(backend: Backend) {
     let id = uuid::Uuid::parse_str(&app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await).unwrap();
     age_leads(&app, Duration::from_secs(2 * 3600)).await;
     let started = std::time::Instant::now();
+    let log = app.data_dir().join("worker.log");
     let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_intake"));
-    worker.arg("worker").envs(app.env()).env("INTAKE_RETENTION", "1h").stderr(std::process::Stdio::null());
+    worker.arg("worker").envs(app.env()).env("INTAKE_RETENTION", "1h").stderr(std::fs::File::create(&log).unwrap());
     let _worker = crate::helpers::KillOnDrop(worker.spawn().unwrap());
     loop {
         let lead = lead::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
@@ -551,7 +552,11 @@ async fn a_worker_process_sweeps_when_it_starts(backend: Backend) {
             assert_eq!(lead.first_name, "[erased]");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no sweep within a minute of the worker starting");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no sweep within a minute of the worker starting; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

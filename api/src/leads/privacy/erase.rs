@@ -12,7 +12,7 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, LockType},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -111,11 +111,14 @@ pub(super) async fn erase_lead(leads: &Leads, id: Uuid, actor: Actor, reason: &s
 }
 
 /// The lead, locked against concurrent changes until the transaction ends (SQLite's write
-/// transaction locks the whole database already).
+/// transaction locks the whole database already). `FOR NO KEY UPDATE`, not `FOR UPDATE`: a
+/// mail being settled meanwhile inserts a history event, whose foreign key takes a key-share
+/// lock on the lead; with `FOR UPDATE` the two waited for each other (a deadlock PostgreSQL
+/// broke by failing one).
 async fn locked(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<lead::Model>, DbErr> {
     let mut find = lead::Entity::find_by_id(id);
     if txn.get_database_backend() == DatabaseBackend::Postgres {
-        find = find.lock_exclusive();
+        find = find.lock(LockType::NoKeyUpdate);
     }
     find.one(txn).await
 }
@@ -129,6 +132,17 @@ async fn scrub(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let id = lead.id;
+    // First: a mail being sent right now holds its job's row until its send is recorded; this
+    // waits for that, so the history read below has the record, and a send after this finds
+    // its job cancelled and records nothing.
+    email_job::Entity::update_many()
+        .col_expr(email_job::Column::State, Expr::value(JobState::Cancelled))
+        .col_expr(email_job::Column::LastError, Expr::value("dropped: the lead was erased"))
+        .col_expr(email_job::Column::UpdatedAt, Expr::value(now))
+        .filter(email_job::Column::LeadId.eq(id))
+        .filter(email_job::Column::State.eq(JobState::Queued))
+        .exec(txn)
+        .await?;
     let replaced = replaced_resume::Entity::find().filter(replaced_resume::Column::LeadId.eq(id)).all(txn).await?;
     let mut targets = vec![(DeletionTarget::Object, lead.resume_key.clone())];
     targets.extend(replaced.into_iter().map(|old| (DeletionTarget::Object, old.key)));
@@ -162,14 +176,6 @@ async fn scrub(
         }
     }
 
-    email_job::Entity::update_many()
-        .col_expr(email_job::Column::State, Expr::value(JobState::Cancelled))
-        .col_expr(email_job::Column::LastError, Expr::value("dropped: the lead was erased"))
-        .col_expr(email_job::Column::UpdatedAt, Expr::value(now))
-        .filter(email_job::Column::LeadId.eq(id))
-        .filter(email_job::Column::State.eq(JobState::Queued))
-        .exec(txn)
-        .await?;
     let jobs = email_job::Entity::find().filter(email_job::Column::LeadId.eq(id)).all(txn).await?;
     for job in &jobs {
         let recipient = if is_theirs(&job.recipient) { ERASED.to_owned() } else { job.recipient.clone() };

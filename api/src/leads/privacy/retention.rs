@@ -131,15 +131,32 @@ pub async fn sweep_if_due(
     now: DateTime<Utc>,
 ) -> Result<Option<usize>, AppError> {
     let Some(period) = settings.period else { return Ok(None) };
-    if !claim(&leads.db, settings.interval, now).await? {
+    let Some(previous) = claim(&leads.db, settings.interval, now).await? else {
         return Ok(None);
+    };
+    match sweep(leads, period, now).await {
+        Ok(erased) => Ok(Some(erased)),
+        Err(e) => {
+            // Give the turn back, so that the next check (here or in another process) tries
+            // again instead of waiting out the interval.
+            schedule::Entity::update_many()
+                .col_expr(schedule::Column::LastStartedAt, Expr::value(previous))
+                .filter(schedule::Column::Name.eq(SCHEDULE))
+                .filter(schedule::Column::LastStartedAt.eq(now))
+                .exec(&leads.db)
+                .await?;
+            Err(e)
+        }
     }
-    Ok(Some(sweep(leads, period, now).await?))
 }
 
 /// Takes the sweep for this process, in one conditional update: of several workers asking at
-/// once, one gets it.
-async fn claim(db: &impl ConnectionTrait, interval: Duration, now: DateTime<Utc>) -> Result<bool, DbErr> {
+/// once, one gets it. Returns when the sweep before started, if this process got it.
+async fn claim(
+    db: &impl ConnectionTrait,
+    interval: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
     let me = format!("{}:{}", hostname(), std::process::id());
     let row = schedule::ActiveModel {
         name: Set(SCHEDULE.into()),
@@ -148,15 +165,19 @@ async fn claim(db: &impl ConnectionTrait, interval: Duration, now: DateTime<Utc>
     };
     schedule::Entity::insert(row).on_conflict_do_nothing_on([schedule::Column::Name]).exec(db).await?;
     let due_before = now - chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+    let Some(before) = schedule::Entity::find_by_id(SCHEDULE).one(db).await? else { return Ok(None) };
+    if before.last_started_at > due_before {
+        return Ok(None);
+    }
     let claimed = schedule::Entity::update_many()
         .col_expr(schedule::Column::LastStartedAt, Expr::value(now))
         .col_expr(schedule::Column::StartedBy, Expr::value(me))
         .filter(schedule::Column::Name.eq(SCHEDULE))
-        .filter(schedule::Column::LastStartedAt.lte(due_before))
+        .filter(schedule::Column::LastStartedAt.eq(before.last_started_at))
         .exec(db)
         .await?
         .rows_affected;
-    Ok(claimed == 1)
+    Ok((claimed == 1).then_some(before.last_started_at))
 }
 
 fn hostname() -> String {
