@@ -113,6 +113,11 @@ pub async fn revoke(db: &impl ConnectionTrait, id: Uuid, admin: Admin<'_>) -> Re
     Ok(key)
 }
 
+/// Neither revoked nor expired at `now`.
+pub fn is_live(key: &api_key::Model, now: DateTime<Utc>) -> bool {
+    key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now)
+}
+
 /// Whether text is meant as an API key (and so is never tried as an access token).
 pub fn looks_like_key(text: &str) -> bool {
     text.starts_with("ik_")
@@ -128,7 +133,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, text: &str) -> Result<Optio
     };
     let now = clock::now();
     let matches: bool = hash(secret).as_bytes().ct_eq(key.secret_hash.as_bytes()).into();
-    if !matches || key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+    if !matches || !is_live(&key, now) {
         return Ok(None);
     }
     if key.last_used_at.is_none_or(|at| now - at >= LAST_USED_EVERY) {

@@ -49,11 +49,7 @@ pub async fn integration_holder(leads: &Leads, id: Uuid) -> Result<Option<Downlo
         return Ok(Some(Downloader::Integration(id)));
     }
     let key = api_key::Entity::find_by_id(id).one(&leads.db).await?;
-    let live = key.is_some_and(|k| {
-        k.revoked_at.is_none()
-            && k.expires_at.is_none_or(|at| at > clock::now())
-            && api_keys::has_scope(&k, ApiScope::LeadsRead)
-    });
+    let live = key.is_some_and(|k| api_keys::is_live(&k, clock::now()) && api_keys::has_scope(&k, ApiScope::LeadsRead));
     Ok(live.then_some(Downloader::Integration(id)))
 }
 

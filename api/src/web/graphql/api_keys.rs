@@ -8,21 +8,13 @@ use super::{parse_id, session, state};
 use crate::accounts::api_keys::{self, ApiScope as Scope};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::accounts::api_keys::ApiScope")]
 pub enum ApiScope {
     /// `submitLead`, counted per key (`INTAKE_API_KEY_SUBMIT_RATE_LIMIT`); the lead's source
     /// defaults to the key's name.
     LeadsSubmit,
     /// `lead`, `leads` and `leadStats`; no mutation.
     LeadsRead,
-}
-
-impl From<ApiScope> for Scope {
-    fn from(s: ApiScope) -> Self {
-        match s {
-            ApiScope::LeadsSubmit => Self::LeadsSubmit,
-            ApiScope::LeadsRead => Self::LeadsRead,
-        }
-    }
 }
 
 pub struct ApiKey(api_key::Model);
@@ -40,13 +32,7 @@ impl ApiKey {
         &self.0.prefix
     }
     async fn scopes(&self) -> Vec<ApiScope> {
-        api_keys::scopes_of(&self.0)
-            .into_iter()
-            .map(|s| match s {
-                Scope::LeadsSubmit => ApiScope::LeadsSubmit,
-                Scope::LeadsRead => ApiScope::LeadsRead,
-            })
-            .collect()
+        api_keys::scopes_of(&self.0).into_iter().map(Into::into).collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -1,14 +1,13 @@
 //! The mail queue, as admins (all of it) and attorneys (a lead's mails) see it.
 
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::email_job::{self, JobState};
 use uuid::Uuid;
 
 use super::{
     parse_id, session, state,
-    types::{Page, PageInfo},
+    types::{Page, PageInfo, decode_id_cursor, id_cursor},
 };
 use crate::{error::AppError, infra::clock, leads::outbox::queue};
 
@@ -116,13 +115,11 @@ pub struct EmailJobStats {
 }
 
 fn cursor(job: &email_job::Model) -> String {
-    URL_SAFE_NO_PAD.encode(format!("job:{}", job.id))
+    id_cursor("job", job.id)
 }
 
 fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
-    let invalid = || AppError::bad_input("after", "is not a cursor returned by this API");
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    text.strip_prefix("job:").and_then(|id| id.parse().ok()).ok_or_else(invalid)
+    decode_id_cursor("job", raw)
 }
 
 #[derive(Default)]

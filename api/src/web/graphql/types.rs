@@ -185,3 +185,17 @@ pub struct CreateUserInput {
     /// At least 12 characters, and not the email address.
     pub password: String,
 }
+
+/// A keyset cursor for rows ordered by their UUIDv7 id: `prefix:id`, base64url.
+pub fn id_cursor(prefix: &str, id: uuid::Uuid) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("{prefix}:{id}"))
+}
+
+/// The id in a cursor `id_cursor` made with `prefix`; anything else is a bad `after`.
+pub fn decode_id_cursor(prefix: &str, raw: &str) -> Result<uuid::Uuid, crate::error::AppError> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let invalid = || crate::error::AppError::bad_input("after", "is not a cursor returned by this API");
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    text.strip_prefix(prefix).and_then(|rest| rest.strip_prefix(':')).and_then(|id| id.parse().ok()).ok_or_else(invalid)
+}

@@ -1,14 +1,13 @@
 //! Webhook endpoints and their deliveries. Admins only, all of it.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{webhook_delivery, webhook_endpoint};
 use uuid::Uuid;
 
 use super::{
     parse_id, session, state,
-    types::{Page, PageInfo},
+    types::{Page, PageInfo, decode_id_cursor, id_cursor},
 };
 use crate::{
     error::AppError,
@@ -156,13 +155,11 @@ pub struct WebhookDeliveryConnection {
 }
 
 fn cursor(delivery: &webhook_delivery::Model) -> String {
-    URL_SAFE_NO_PAD.encode(format!("delivery:{}", delivery.id))
+    id_cursor("delivery", delivery.id)
 }
 
 fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
-    let invalid = || AppError::bad_input("after", "is not a cursor returned by this API");
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    text.strip_prefix("delivery:").and_then(|id| id.parse().ok()).ok_or_else(invalid)
+    decode_id_cursor("delivery", raw)
 }
 
 /// An endpoint with its signing secret, shown this once.
