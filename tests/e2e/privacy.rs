@@ -328,6 +328,8 @@ async fn erasure_leaves_no_trace(backend: Backend) {
     let log = "query($id: ID!) { lead(id: $id) { accessLog { kind reason } } }";
     let data = ok(&app, log, json!({ "id": id }), &admin).await;
     assert_eq!(data["lead"]["accessLog"][0], json!({ "kind": "LEAD_ERASED", "reason": "the person's request" }));
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("intake_leads_erased_total{reason=\"request\"}"), "counted by reason: {metrics}");
 
     // A tombstone cannot change, and erasing it again changes nothing.
     let body = app.graphql(note, json!({ "id": id, "b": "more" }), Some(&attorney)).await;
