@@ -9,6 +9,7 @@
 //! The servers under test are this same binary started as child processes (`serve-intake`,
 //! `serve-floor`), so that they run the code the benchmark was built with.
 
+mod bare;
 mod cold_start;
 mod conflicts;
 mod fixtures;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         // The servers under test: their own runtime, as the `intake` binary would have.
         Some("serve-intake") => tokio_main(api::app::cli::run_with(args[1..].iter().map(Into::into))),
         Some("serve-floor") => report_error(tokio_main(floor::serve())),
+        Some("serve-bare") => report_error(tokio_main(bare::serve())),
         _ => {
             let result = tokio_main(bench(args[1..].to_vec()));
             fixtures::remove_directories();

@@ -26,6 +26,8 @@ pub enum Kind {
     /// `intake serve`: the embedded default, mail worker included.
     IntakeWithWorker,
     Floor,
+    /// `bench/src/bare.rs`: the physical work alone.
+    Bare,
 }
 
 impl Server {
@@ -37,11 +39,13 @@ impl Server {
             Kind::IntakeApi => &["serve-intake", "serve", "--no-worker"],
             Kind::IntakeWithWorker => &["serve-intake", "serve"],
             Kind::Floor => &["serve-floor"],
+            Kind::Bare => &["serve-bare"],
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(if matches!(kind, Kind::Floor) { "floor.log" } else { "intake.log" }))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join(match kind {
+            Kind::Floor => "floor.log",
+            Kind::Bare => "bare.log",
+            Kind::IntakeApi | Kind::IntakeWithWorker => "intake.log",
+        }))?;
         let started = Instant::now();
         let child = Command::new(std::env::current_exe()?)
             .args(args)

@@ -13,6 +13,7 @@ mod m20261129_000008_consent;
 mod m20261129_000009_personal_data;
 mod m20261130_000010_integrations;
 mod m20261130_000011_bounded_lookups;
+mod m20261130_000012_list_indexes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_personal_data::Migration),
             Box::new(m20261130_000010_integrations::Migration),
             Box::new(m20261130_000011_bounded_lookups::Migration),
+            Box::new(m20261130_000012_list_indexes::Migration),
         ]
     }
 }

@@ -126,6 +126,23 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
     }
     let injection = app.graphql(search, json!({ "s": "' OR 1=1 --" }), Some(&token)).await;
     assert_eq!(injection["data"]["leads"]["totalCount"], 0, "{injection}");
+    let quoted = app.graphql(search, json!({ "s": "\"love\" OR x*" }), Some(&token)).await;
+    assert_eq!(quoted["data"]["leads"]["totalCount"], 0, "the text index's query syntax is not the user's: {quoted}");
+
+    // The text index follows a correction: the new name is found, the old one no longer.
+    let fix = "mutation($id: ID!) { updateLead(id: $id, input: { lastName: \"Byron\" }) { id } }";
+    let ada = &ids[2];
+    assert!(app.graphql(fix, json!({ "id": ada }), Some(&token)).await["errors"].is_null());
+    let found = |term: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let body = app.graphql(search, json!({ "s": term }), Some(token)).await;
+            body["data"]["leads"]["totalCount"].as_i64().unwrap_or_else(|| panic!("{body}"))
+        }
+    };
+    assert_eq!(found("byron").await, 1);
+    assert_eq!(found("lovelace").await, 0);
+    assert_eq!(found("analytical").await, 1, "the unchanged email still matches");
 }
 
 async fn restart_keeps_everything(backend: Backend) {

@@ -19,7 +19,8 @@ use crate::{
 on_both_backends!(
     repeated_queries_are_served_from_memory_until_a_change,
     changes_made_behind_its_back_show_within_the_age_limit,
-    replicas_hear_each_others_changes
+    replicas_hear_each_others_changes,
+    kept_answers_stay_within_their_byte_budget
 );
 
 const LIST: &str = "{ leads(first: 20) { edges { node { id firstName status } } } }";
@@ -163,4 +164,26 @@ async fn replicas_hear_each_others_changes(backend: Backend) {
         assert!(changed.elapsed() < Duration::from_secs(5), "the other replica kept the deactivated sign-in");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `INTAKE_READ_CACHE_MAX_BYTES` bounds what is kept: with room for about one answer, asking
+/// for a second one pushes out the first (least recently used), which is computed again.
+async fn kept_answers_stay_within_their_byte_budget(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.read_cache_max_bytes = 600).await;
+    let alex = app.attorney("alex@firm.test").await;
+    app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let other = "{ leads(first: 10) { edges { node { id lastName } } } }";
+    let statements = || app.state.statements.load(Ordering::SeqCst);
+
+    app.graphql(LIST, json!({}), Some(&alex)).await;
+    let before = statements();
+    app.graphql(LIST, json!({}), Some(&alex)).await;
+    assert_eq!(statements(), before, "one answer fits: it was kept");
+
+    app.graphql(other, json!({}), Some(&alex)).await;
+    let before = statements();
+    app.graphql(other, json!({}), Some(&alex)).await;
+    assert_eq!(statements(), before, "the newer answer was kept");
+    app.graphql(LIST, json!({}), Some(&alex)).await;
+    assert!(statements() > before, "the first answer should have made room for the second");
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long an answer or a signed-in account may be reused when nothing has changed.
     pub read_cache_max_age: Duration,
+    /// `INTAKE_READ_CACHE_MAX_BYTES`: the memory kept answers may take.
+    pub read_cache_max_bytes: usize,
     /// `INTAKE_ASSIGNMENT=round_robin`: new leads go to the active attorneys in turn.
     pub round_robin: bool,
     /// `INTAKE_FORM=off`: no public form page at `/`.
@@ -367,6 +369,13 @@ impl Config {
             &mut errors,
             "a number of milliseconds (0 turns the cache off)",
         ));
+        let read_cache_max_bytes = parse_or(
+            &get,
+            "INTAKE_READ_CACHE_MAX_BYTES",
+            web_defaults.read_cache_max_bytes,
+            &mut errors,
+            "a number of bytes (0 keeps no answers)",
+        );
         let round_robin = match get("INTAKE_ASSIGNMENT").as_deref() {
             None | Some("none" | "") => false,
             Some("round_robin") => true,
@@ -449,6 +458,7 @@ impl Config {
             public_form,
             request_timeout,
             read_cache_max_age,
+            read_cache_max_bytes,
             ack_per_recipient,
             ops_addr,
             run_worker,
@@ -471,6 +481,7 @@ impl Config {
             introspection: self.introspection,
             request_timeout: self.request_timeout,
             read_cache_max_age: self.read_cache_max_age,
+            read_cache_max_bytes: self.read_cache_max_bytes,
             max_upload_bytes: self.max_upload_bytes,
             socket_init_timeout: self.socket_init_timeout,
             ops_addr: self.ops_addr,
@@ -658,6 +669,7 @@ mod tests {
             ("INTAKE_RESPONSE_TARGET", "soon"),
             ("INTAKE_BUSINESS_HOURS", "Mon-Fri 9-5 Mars/Olympus"),
             ("INTAKE_RETENTION", "18 moons"),
+            ("INTAKE_READ_CACHE_MAX_BYTES", "32MiB"),
         ])
         .err()
         .unwrap();
@@ -670,6 +682,7 @@ mod tests {
             "INTAKE_RESPONSE_TARGET",
             "INTAKE_RETENTION",
             "INTAKE_BUSINESS_HOURS",
+            "INTAKE_READ_CACHE_MAX_BYTES",
         ] {
             assert!(text.contains(var), "{var} missing from: {text}");
         }

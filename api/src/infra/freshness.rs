@@ -6,7 +6,6 @@
 
 use std::{
     borrow::Borrow,
-    collections::HashMap,
     hash::Hash,
     sync::{
         Mutex,
@@ -14,6 +13,8 @@ use std::{
     },
     time::{Duration, Instant},
 };
+
+use lru::LruCache;
 
 #[derive(Default)]
 pub struct Freshness {
@@ -38,21 +39,33 @@ impl Freshness {
     }
 }
 
-/// Values kept for reuse, at most `capacity` of them, each valid as `Freshness` says.
-pub struct Recent<K, V> {
+/// Values kept for reuse, within a budget (a count, or bytes as `weigh` measures them), the
+/// least recently used leaving first; each is valid as `Freshness` says.
+pub struct Recent<K: Hash + Eq, V> {
     max_age: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<K, (V, ReadAt)>>,
+    budget: usize,
+    weigh: fn(&K, &V) -> usize,
+    kept: Mutex<Kept<K, V>>,
+}
+
+struct Kept<K: Hash + Eq, V> {
+    entries: LruCache<K, (V, ReadAt, usize)>,
+    weight: usize,
 }
 
 impl<K: Hash + Eq, V: Clone> Recent<K, V> {
-    /// A `max_age` of zero keeps nothing.
+    /// At most `capacity` values. A `max_age` of zero keeps nothing.
     pub fn new(max_age: Duration, capacity: usize) -> Self {
-        Self { max_age, capacity, entries: Mutex::new(HashMap::new()) }
+        Self::weighed(max_age, capacity, |_, _| 1)
+    }
+
+    /// Values whose weights add up to at most `budget`; one heavier than that is not kept.
+    pub fn weighed(max_age: Duration, budget: usize, weigh: fn(&K, &V) -> usize) -> Self {
+        Self { max_age, budget, weigh, kept: Mutex::new(Kept { entries: LruCache::unbounded(), weight: 0 }) }
     }
 
     pub fn is_enabled(&self) -> bool {
-        !self.max_age.is_zero()
+        !self.max_age.is_zero() && self.budget > 0
     }
 
     pub fn get<Q>(&self, key: &Q, now: ReadAt) -> Option<V>
@@ -60,26 +73,33 @@ impl<K: Hash + Eq, V: Clone> Recent<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let entries = self.entries.lock().expect("not poisoned");
-        let (value, read) = entries.get(key)?;
-        self.is_current(read, now).then(|| value.clone())
+        let mut kept = self.kept.lock().expect("not poisoned");
+        let (value, read, _) = kept.entries.get(key)?;
+        if self.is_current(read, now) {
+            return Some(value.clone());
+        }
+        // Stale for good (changes only grow, ages only increase): give its room back now.
+        if let Some((_, _, weight)) = kept.entries.pop(key) {
+            kept.weight -= weight;
+        }
+        None
     }
 
-    /// Keeps `value`, read at `read`. When full, the outdated entries go first, and if all are
-    /// current, everything: a flood of distinct keys costs what it would without the cache.
+    /// Keeps `value`, read at `read`, making room by dropping the least recently used.
     pub fn put(&self, key: K, value: V, read: ReadAt) {
-        if !self.is_enabled() {
+        let weight = (self.weigh)(&key, &value);
+        if !self.is_enabled() || weight > self.budget {
             return;
         }
-        let now = ReadAt { changes: read.changes, at: Instant::now() };
-        let mut entries = self.entries.lock().expect("not poisoned");
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, (_, kept)| self.is_current(kept, now));
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
+        let mut kept = self.kept.lock().expect("not poisoned");
+        if let Some((_, (_, _, replaced))) = kept.entries.push(key, (value, read, weight)) {
+            kept.weight -= replaced;
         }
-        entries.insert(key, (value, read));
+        kept.weight += weight;
+        while kept.weight > self.budget {
+            let Some((_, (_, _, dropped))) = kept.entries.pop_lru() else { break };
+            kept.weight -= dropped;
+        }
     }
 
     fn is_current(&self, kept: &ReadAt, now: ReadAt) -> bool {
@@ -124,11 +144,29 @@ mod tests {
         for i in 0..10 {
             recent.put(i, i, freshness.now());
         }
-        assert!(recent.entries.lock().unwrap().len() <= 4);
+        assert_eq!(recent.kept.lock().unwrap().entries.len(), 4);
         assert_eq!(recent.get(&9, freshness.now()), Some(9));
+        assert_eq!(recent.get(&5, freshness.now()), None, "the least recently used went first");
 
         let off = Recent::new(Duration::ZERO, 4);
         off.put(1, 1, freshness.now());
         assert_eq!(off.get(&1, freshness.now()), None);
+    }
+
+    #[test]
+    fn a_byte_budget_drops_the_least_recently_used() {
+        let freshness = Freshness::default();
+        let recent: Recent<u32, Vec<u8>> = Recent::weighed(Duration::from_secs(60), 100, |_, v| v.len());
+        recent.put(1, vec![0; 40], freshness.now());
+        recent.put(2, vec![0; 40], freshness.now());
+        assert!(recent.get(&1, freshness.now()).is_some(), "1 is now the more recently used");
+        recent.put(3, vec![0; 40], freshness.now());
+        assert!(recent.get(&2, freshness.now()).is_none(), "2 made room");
+        assert!(recent.get(&1, freshness.now()).is_some() && recent.get(&3, freshness.now()).is_some());
+        assert_eq!(recent.kept.lock().unwrap().weight, 80);
+        recent.put(4, vec![0; 101], freshness.now());
+        assert!(recent.get(&4, freshness.now()).is_none(), "heavier than the whole budget");
+        recent.put(1, vec![0; 10], freshness.now());
+        assert_eq!(recent.kept.lock().unwrap().weight, 50, "a replaced value gives its weight back");
     }
 }

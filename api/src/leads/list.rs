@@ -6,8 +6,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
 };
 use uuid::Uuid;
@@ -102,7 +102,7 @@ pub async fn list(
     }
     // Going backwards is going forwards in the reverse order, then turning the page around.
     let descending = order.descending != backwards;
-    let mut select = filtered(&filter);
+    let mut select = filtered(&filter, db.get_database_backend());
     if let Some((arg, cursor)) = cursor {
         let position = Cursor::decode(cursor, order.field).map_err(|message| AppError::bad_input(arg, message))?;
         select = select.filter(beyond(&position, order.field, descending));
@@ -127,7 +127,7 @@ pub async fn list(
 }
 
 pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
-    filtered(filter).count(db).await
+    filtered(filter, db.get_database_backend()).count(db).await
 }
 
 fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
@@ -142,7 +142,7 @@ fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
     Ok(LeadFilter { search: normalise_search(filter.search)?, ..filter })
 }
 
-fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
+fn filtered(filter: &LeadFilter, backend: DatabaseBackend) -> Select<lead::Entity> {
     use lead::Column as C;
     let mut select = lead::Entity::find();
     if let Some(statuses) = &filter.statuses {
@@ -184,10 +184,35 @@ fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
             |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
         select =
             select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
+        if let Some(indexed) = text_index(term, &pattern, backend) {
+            select = select.filter(indexed);
+        }
         // A tombstone's "[erased]" is not a name anyone searches for.
         select = select.filter(C::ErasedAt.is_null());
     }
     select
+}
+
+/// A condition the matching leads also meet, which the text index (migration
+/// `m20261130_000012_list_indexes`) answers without reading every lead: the leads whose
+/// trigrams contain the term's (SQLite; terms of three characters or more, as trigrams need),
+/// or the three fields joined as the index holds them (PostgreSQL). The exact test above
+/// still decides.
+fn text_index(term: &str, pattern: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
+    match backend {
+        DatabaseBackend::Sqlite if term.chars().count() >= 3 => {
+            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+            Some(Expr::cust_with_values(
+                r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
+                [phrase],
+            ))
+        }
+        DatabaseBackend::Postgres => Some(Expr::cust_with_values(
+            r#"(lower("leads"."first_name") || ' ' || lower("leads"."last_name") || ' ' || lower("leads"."email")) LIKE $1"#,
+            [pattern.to_owned()],
+        )),
+        _ => None,
+    }
 }
 
 /// Names sort without regard to case; the database folds both sides the same way.

@@ -20,10 +20,8 @@ use crate::{
     infra::freshness::{ReadAt, Recent},
 };
 
-/// Distinct answers kept at once.
-const CAPACITY: usize = 1024;
-/// Larger answers are computed each time, which bounds the memory kept to 32 MiB.
-const MAX_ANSWER_BYTES: usize = 32 * 1024;
+/// Larger answers are computed each time: one big list must not push out many small ones.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct AnswerKey {
@@ -31,6 +29,14 @@ pub struct AnswerKey {
     query: String,
     operation: Option<String>,
     variables: String,
+}
+
+impl AnswerKey {
+    /// What keeping `body` under this key costs, roughly: the texts and their bookkeeping.
+    fn weight(&self, body: &Bytes) -> usize {
+        const OVERHEAD: usize = 256;
+        self.query.len() + self.variables.len() + self.operation.as_ref().map_or(0, String::len) + body.len() + OVERHEAD
+    }
 }
 
 pub struct Answers {
@@ -41,9 +47,10 @@ pub struct Answers {
 }
 
 impl Answers {
-    pub fn new(max_age: Duration) -> Self {
+    /// Answers whose bodies and keys add up to at most `max_bytes` are kept.
+    pub fn new(max_age: Duration, max_bytes: usize) -> Self {
         Self {
-            recent: Recent::new(max_age, CAPACITY),
+            recent: Recent::weighed(max_age, max_bytes, AnswerKey::weight),
             hits: metrics::counter!("intake_read_cache_total", "outcome" => "hit"),
             misses: metrics::counter!("intake_read_cache_total", "outcome" => "miss"),
         }

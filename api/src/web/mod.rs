@@ -81,7 +81,7 @@ pub fn router(app: AppState) -> Router {
     };
     let router = router
         .with_state(HttpState {
-            answers: Arc::new(Answers::new(app.settings.read_cache_max_age)),
+            answers: Arc::new(Answers::new(app.settings.read_cache_max_age, app.settings.read_cache_max_bytes)),
             app: Arc::new(app),
             schema,
             parses: Arc::new(ParseCache::default()),

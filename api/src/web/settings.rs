@@ -17,6 +17,8 @@ pub struct WebSettings {
     pub request_timeout: Duration,
     /// How long an answer may be reused when nothing has changed.
     pub read_cache_max_age: Duration,
+    /// The most memory kept answers may take, least recently used out first.
+    pub read_cache_max_bytes: usize,
     pub max_upload_bytes: u64,
     /// A WebSocket that has not sent `connection_init` by then is closed (4408).
     pub socket_init_timeout: Duration,
@@ -38,6 +40,7 @@ impl Default for WebSettings {
             introspection: true,
             request_timeout: Duration::from_secs(60),
             read_cache_max_age: Duration::from_millis(1000),
+            read_cache_max_bytes: 32 * 1024 * 1024,
             max_upload_bytes: 10 * 1024 * 1024,
             socket_init_timeout: Duration::from_secs(10),
             ops_addr: None,

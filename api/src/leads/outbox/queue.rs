@@ -96,40 +96,89 @@ pub async fn claim_due(
         .await
 }
 
-/// Records the send; `false` when the job was cancelled while it was in flight (its lead was
-/// erased, or answered): then nothing is recorded.
-pub async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<bool, DbErr> {
-    use email_job::Column as C;
-    let updated = email_job::Entity::update_many()
-        .col_expr(C::State, Expr::value(JobState::Sent))
-        .col_expr(C::SentAt, Expr::value(now))
-        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(C::UpdatedAt, Expr::value(now))
-        .filter(C::Id.eq(job.id))
-        .filter(C::State.eq(JobState::Queued))
-        .exec(conn)
-        .await?
-        .rows_affected;
-    if updated == 0 {
-        return Ok(false);
-    }
-    record_in_history(conn, job, EventData::EmailSent(mail_of(job))).await?;
-    Ok(true)
+/// What one attempt at a claimed job came to.
+pub enum Attempt {
+    Sent,
+    Failed {
+        error: String,
+        permanent: bool,
+    },
+    /// Not sent, and no longer needed: why.
+    Moot(&'static str),
 }
+
+/// Settles a batch of attempts in one transaction (one commit, one history insert for all),
+/// so that a busy worker costs the database a write per batch rather than per mail. Returns
+/// each job's new state: CANCELLED for a mail that was cancelled while in flight (its lead was
+/// erased, or answered), which records nothing.
+pub async fn settle(
+    conn: &impl ConnectionTrait,
+    attempts: &[(&email_job::Model, Attempt)],
+    now: DateTime<Utc>,
+    settings: &JobSettings,
+) -> Result<Vec<JobState>, DbErr> {
+    use email_job::Column as C;
+    let sent: Vec<Uuid> = attempts.iter().filter(|(_, a)| matches!(a, Attempt::Sent)).map(|(job, _)| job.id).collect();
+    let mut settled_sent = std::collections::HashSet::new();
+    for ids in sent.chunks(ROWS_PER_STATEMENT) {
+        let rows = email_job::Entity::update_many()
+            .col_expr(C::State, Expr::value(JobState::Sent))
+            .col_expr(C::SentAt, Expr::value(now))
+            .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.is_in(ids.iter().copied()))
+            .filter(C::State.eq(JobState::Queued))
+            .exec_with_returning(conn)
+            .await?;
+        settled_sent.extend(rows.into_iter().map(|row| row.id));
+    }
+    let mut states = Vec::with_capacity(attempts.len());
+    let mut events = Vec::new();
+    for (job, attempt) in attempts {
+        let (state, event) = match attempt {
+            Attempt::Sent if settled_sent.contains(&job.id) => {
+                (JobState::Sent, Some(EventData::EmailSent(mail_of(job))))
+            }
+            Attempt::Sent => (JobState::Cancelled, None),
+            Attempt::Failed { error, permanent } => {
+                match mark_failed(conn, job, error, *permanent, now, settings).await? {
+                    JobState::Cancelled => (JobState::Cancelled, None),
+                    state => {
+                        let failed = FailedMail {
+                            mail: mail_of(job),
+                            error: truncate(error, MAX_ERROR_CHARS),
+                            will_retry: state == JobState::Queued,
+                        };
+                        (state, Some(EventData::EmailFailed(failed)))
+                    }
+                }
+            }
+            Attempt::Moot(reason) => {
+                mark_cancelled(conn, job, reason, now).await?;
+                (JobState::Cancelled, None)
+            }
+        };
+        states.push(state);
+        if let (Some(data), Some(lead_id)) = (event, job.lead_id) {
+            events.push(NewEvent { lead_id, actor: Actor::System, data });
+        }
+    }
+    // At the time it really happened, which a drain run for a later time (tests) is not.
+    history::record(conn, events, crate::infra::clock::now()).await?;
+    Ok(states)
+}
+
+/// Bound on the ids in one `IN (…)` list (SQLite allows 32,766 parameters).
+const ROWS_PER_STATEMENT: usize = 500;
+
+const MAX_ERROR_CHARS: usize = 2000;
 
 fn mail_of(job: &email_job::Model) -> Mail {
     Mail { job_id: job.id, recipient: job.recipient.clone(), attempt: job.attempts }
 }
 
-/// The lead's history shows every send and every failure, by the system.
-async fn record_in_history(conn: &impl ConnectionTrait, job: &email_job::Model, data: EventData) -> Result<(), DbErr> {
-    let Some(lead_id) = job.lead_id else { return Ok(()) };
-    // At the time it really happened, which a drain run for a later time (tests) is not.
-    history::record(conn, vec![NewEvent { lead_id, actor: Actor::System, data }], crate::infra::clock::now()).await
-}
-
 /// Drops a job unsent, saying why.
-pub async fn mark_cancelled(
+async fn mark_cancelled(
     conn: &impl ConnectionTrait,
     job: &email_job::Model,
     reason: &str,
@@ -171,7 +220,7 @@ pub async fn cancel_queued(
 /// Records a failed attempt: the job is retried after a backoff, or is dead when the failure
 /// is permanent or the attempts are used up. Returns the new state (CANCELLED, recording
 /// nothing, when the job was cancelled while in flight).
-pub async fn mark_failed(
+async fn mark_failed(
     conn: &impl ConnectionTrait,
     job: &email_job::Model,
     error: &str,
@@ -190,23 +239,14 @@ pub async fn mark_failed(
         .col_expr(C::State, Expr::value(state))
         .col_expr(C::RunAt, Expr::value(run_at))
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(C::LastError, Expr::value(truncate(error, 2000)))
+        .col_expr(C::LastError, Expr::value(truncate(error, MAX_ERROR_CHARS)))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(job.id))
         .filter(C::State.eq(JobState::Queued))
         .exec(conn)
         .await?
         .rows_affected;
-    if updated == 0 {
-        return Ok(JobState::Cancelled);
-    }
-    let failed = FailedMail {
-        mail: mail_of(job),
-        error: truncate(error, 2000).to_owned(),
-        will_retry: state == JobState::Queued,
-    };
-    record_in_history(conn, job, EventData::EmailFailed(failed)).await?;
-    Ok(state)
+    Ok(if updated == 0 { JobState::Cancelled } else { state })
 }
 
 /// `base · 2^(attempts−1)`, capped, with ±20 % jitter so that jobs failed together do not all

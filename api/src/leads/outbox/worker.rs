@@ -1,21 +1,24 @@
 //! The mail worker: claims due jobs, renders and sends them concurrently over pooled SMTP
 //! connections, and settles each one.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use entity::{
     email_job::{self, EmailKind, JobState},
     lead::{self, LeadStatus},
 };
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use sea_orm::{DatabaseBackend, DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::queue;
+use super::queue::{self, Attempt};
 use crate::{
     infra::announce::{Announcer, LeadChange},
     infra::clock,
@@ -129,83 +132,118 @@ impl Worker {
             let mut leads: Vec<Uuid> = jobs.iter().filter_map(|j| j.lead_id).collect();
             leads.sort_unstable();
             leads.dedup();
-            let states: anyhow::Result<Vec<JobState>> = stream::iter(jobs)
-                .map(|job| async move { self.process(&job, now).await })
+            // Attempts are settled as they finish, all those finished by then in one
+            // transaction: a batch's mails are not held back by its slowest send.
+            let jobs = &jobs;
+            let mut finished = stream::iter(0..jobs.len())
+                .map(|i| async move { (&jobs[i], self.attempt(&jobs[i]).await) })
                 .buffer_unordered(self.settings.concurrency)
-                .try_collect()
-                .await;
+                .ready_chunks(self.settings.batch_size() as usize);
+            let mut settled = Ok(());
+            while let Some(attempts) = finished.next().await {
+                match self.settle(attempts, now).await {
+                    Ok(states) => {
+                        for state in states {
+                            match state {
+                                JobState::Sent => report.sent += 1,
+                                JobState::Queued => report.retrying += 1,
+                                JobState::Dead => report.dead += 1,
+                                JobState::Cancelled => report.cancelled += 1,
+                            }
+                        }
+                    }
+                    Err(e) => settled = Err(e),
+                }
+            }
             // Each mail settled is in its lead's history: one announcement per batch, not per mail.
             let changes: Vec<LeadChange> = leads.into_iter().map(LeadChange::Updated).collect();
             self.announcer.lead_changed(&changes).await;
-            let states = states?;
-            for state in states {
-                match state {
-                    JobState::Sent => report.sent += 1,
-                    JobState::Queued => report.retrying += 1,
-                    JobState::Dead => report.dead += 1,
-                    JobState::Cancelled => report.cancelled += 1,
-                }
-            }
+            settled?;
         }
     }
 
-    async fn process(&self, job: &email_job::Model, claimed_at: DateTime<Utc>) -> anyhow::Result<JobState> {
-        let to = mask_email(&job.recipient);
-        if job.kind.is_chaser()
-            && let Some(reason) = moot(&self.db, job).await?
-        {
+    /// Sends one claimed job, or finds that it is no longer needed; writes nothing.
+    async fn attempt(&self, job: &email_job::Model) -> (Attempt, Duration) {
+        if job.kind.is_chaser() {
             // Answered after the job was claimed; the answer's own transaction dropped it
             // if it came earlier.
-            queue::mark_cancelled(&self.db, job, reason, claimed_at.max(clock::now())).await?;
-            tracing::info!(job = %job.id, kind = ?job.kind, to, reason, "email dropped unsent");
-            return Ok(JobState::Cancelled);
+            match moot(&self.db, job).await {
+                Ok(Some(reason)) => return (Attempt::Moot(reason), Duration::ZERO),
+                Ok(None) => {}
+                Err(e) => {
+                    let error = format!("cannot read the lead: {e}");
+                    return (Attempt::Failed { error, permanent: false }, Duration::ZERO);
+                }
+            }
         }
         let started = Instant::now();
         let result = match self.render(job) {
             Ok(message) => self.mailer.send(job.id, message).await,
             Err(e) => Err(SendError::Permanent(format!("cannot render the message: {e:#}"))),
         };
-        let latency = started.elapsed();
+        let attempt = match result {
+            Ok(()) => Attempt::Sent,
+            Err(e) => Attempt::Failed { permanent: matches!(e, SendError::Permanent(_)), error: e.to_string() },
+        };
+        (attempt, started.elapsed())
+    }
+
+    /// Records finished attempts in one transaction, then logs and counts them.
+    async fn settle(
+        &self,
+        finished: Vec<(&email_job::Model, (Attempt, Duration))>,
+        claimed_at: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<JobState>> {
         // Settle at the later of the claim time and the clock, so that a drain driven with a
         // future time schedules retries after it.
         let now = claimed_at.max(clock::now());
-        match result {
-            Ok(()) => {
-                let txn = crate::infra::db::begin_write(&self.db).await?;
-                let settled = queue::mark_sent(&txn, job, now).await?;
-                txn.commit().await?;
-                if !settled {
-                    // Cancelled in flight, by an erasure most likely: keep no copy of it.
-                    self.mailer.copies().remove(job.id).await?;
-                    tracing::info!(job = %job.id, kind = ?job.kind, to, "email sent after it was cancelled");
-                    return Ok(JobState::Cancelled);
-                }
+        let (attempts, latencies): (Vec<_>, Vec<_>) =
+            finished.into_iter().map(|(job, (attempt, latency))| ((job, attempt), latency)).unzip();
+        let txn = crate::infra::db::begin_write(&self.db).await?;
+        let states = queue::settle(&txn, &attempts, now, &self.settings).await?;
+        txn.commit().await?;
+        for (((job, attempt), latency), state) in attempts.iter().zip(latencies).zip(&states) {
+            self.report(job, attempt, latency, *state).await?;
+        }
+        Ok(states)
+    }
+
+    async fn report(
+        &self,
+        job: &email_job::Model,
+        attempt: &Attempt,
+        latency: Duration,
+        state: JobState,
+    ) -> anyhow::Result<()> {
+        let to = mask_email(&job.recipient);
+        match (attempt, state) {
+            (Attempt::Moot(reason), _) => {
+                tracing::info!(job = %job.id, kind = ?job.kind, to, reason, "email dropped unsent");
+            }
+            (Attempt::Sent, JobState::Sent) => {
                 metrics::email_attempt(job.kind, "sent", latency);
                 tracing::info!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, "email sent");
-                Ok(JobState::Sent)
             }
-            Err(e) => {
-                let permanent = matches!(e, SendError::Permanent(_));
+            (Attempt::Sent, _) => {
+                // Cancelled in flight, by an erasure most likely: keep no copy of it.
+                self.mailer.copies().remove(job.id).await?;
+                tracing::info!(job = %job.id, kind = ?job.kind, to, "email sent after it was cancelled");
+            }
+            (Attempt::Failed { .. }, JobState::Cancelled) => {}
+            (Attempt::Failed { error, .. }, state) => {
                 // Servers quote the recipient in their answers: keep the full text in the job
                 // row, but not in the log.
-                let logged = mask_emails_in(&e.to_string());
-                let txn = crate::infra::db::begin_write(&self.db).await?;
-                let state = queue::mark_failed(&txn, job, &e.to_string(), permanent, now, &self.settings).await?;
-                txn.commit().await?;
-                match state {
-                    JobState::Cancelled => {}
-                    JobState::Dead => {
-                        metrics::email_attempt(job.kind, "dead", latency);
-                        tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up");
-                    }
-                    _ => {
-                        metrics::email_attempt(job.kind, "failed", latency);
-                        tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry");
-                    }
+                let logged = mask_emails_in(error);
+                if state == JobState::Dead {
+                    metrics::email_attempt(job.kind, "dead", latency);
+                    tracing::error!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email dead: giving up");
+                } else {
+                    metrics::email_attempt(job.kind, "failed", latency);
+                    tracing::warn!(job = %job.id, kind = ?job.kind, to, attempt = job.attempts, error = %logged, "email failed; will retry");
                 }
-                Ok(state)
             }
         }
+        Ok(())
     }
 
     fn render(&self, job: &email_job::Model) -> anyhow::Result<lettre::Message> {
