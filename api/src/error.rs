@@ -25,6 +25,9 @@ pub enum ErrorCode {
     LegalHold,
     /// The lead's personal data was erased: only its tombstone is left, and it cannot change.
     LeadErased,
+    /// The database or the object store cannot be reached just now: retry after `retryAfter`
+    /// seconds (HTTP: 503 with `Retry-After`).
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -45,6 +48,7 @@ impl ErrorCode {
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::LegalHold => "LEGAL_HOLD",
             Self::LeadErased => "LEAD_ERASED",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 }
@@ -72,9 +76,35 @@ pub enum AppError {
     LegalHold(String),
     #[error("the lead's personal data was erased; only its record of existence is left and it cannot be changed")]
     LeadErased,
+    #[error("the {what} cannot be reached just now; nothing was lost, try again in {retry_after_secs} seconds")]
+    Unavailable { what: &'static str, retry_after_secs: u64 },
     /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// How long a client is asked to wait when a backing service is unreachable: an outage that
+/// lasts longer is met again, and retried again.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
+impl From<anyhow::Error> for AppError {
+    /// A database or object store that cannot be reached is said so, with a wait, wherever in
+    /// the chain of causes it shows.
+    fn from(e: anyhow::Error) -> Self {
+        let what = e.chain().find_map(|cause| {
+            if let Some(db) = cause.downcast_ref::<sea_orm::DbErr>() {
+                return crate::infra::db::is_unreachable(db).then_some("database");
+            }
+            crate::infra::storage::is_unreachable(cause).then_some("file store")
+        });
+        match what {
+            Some(what) => {
+                tracing::warn!(error = %crate::infra::mask::mask_emails_in(&format!("{e:#}")), "{what} unreachable");
+                Self::Unavailable { what, retry_after_secs: UNAVAILABLE_RETRY_SECS }
+            }
+            None => Self::Internal(e),
+        }
+    }
 }
 
 impl AppError {
@@ -94,6 +124,7 @@ impl AppError {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::LegalHold(_) => ErrorCode::LegalHold,
             Self::LeadErased => ErrorCode::LeadErased,
+            Self::Unavailable { .. } => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -121,7 +152,7 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Internal(anyhow::Error::new(e).context("database"))
+        anyhow::Error::new(e).context("database").into()
     }
 }
 
@@ -133,7 +164,8 @@ impl From<AppError> for async_graphql::Error {
             if let Some(field) = field {
                 ext.set("field", field);
             }
-            if let AppError::RateLimited { retry_after_secs, .. } = &e {
+            if let AppError::RateLimited { retry_after_secs, .. } | AppError::Unavailable { retry_after_secs, .. } = &e
+            {
                 ext.set("retryAfter", *retry_after_secs);
             }
         })

@@ -8,7 +8,7 @@
     ' submitLead(input: $input, resume: $resume) { id status submittedAt } }';
   const FIELDS = ['firstName', 'lastName', 'email', 'resume', 'consent'];
   const LABELS = { firstName: 'First name', lastName: 'Last name', email: 'Email', resume: 'The résumé' };
-  const RETRY_DELAYS_MS = [1000, 2000, 4000];
+  const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 8000];
 
   const form = document.getElementById('intake-form');
   const button = document.getElementById('submit');
@@ -112,8 +112,10 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  // Network failures and server errors (5xx) are retried with the same submission id; an
-  // answer about the request itself (4xx, GraphQL errors) is not.
+  // Network failures and server errors (5xx) are retried with the same submission id, so a
+  // retry can never make a second lead; a 503 (the server's database or file store is briefly
+  // away) after the wait its Retry-After asks for. An answer about the request itself (4xx,
+  // GraphQL errors) is not retried.
   async function post() {
     for (let attempt = 0; ; attempt += 1) {
       let response = null;
@@ -124,8 +126,13 @@
       }
       if (response && response.status < 500) return response;
       if (attempt >= RETRY_DELAYS_MS.length) return response;
-      progress.textContent = 'The connection failed; trying again…';
-      await sleep(RETRY_DELAYS_MS[attempt]);
+      const asked = response && response.status === 503 ? Number(response.headers.get('Retry-After')) : NaN;
+      const wait = asked > 0 ? Math.min(asked, 30) * 1000 : RETRY_DELAYS_MS[attempt];
+      const seconds = Math.max(1, Math.round(wait / 1000));
+      progress.textContent = response
+        ? `Our system is briefly unavailable. Your details are safe here; trying again in ${seconds} s (attempt ${attempt + 2} of ${RETRY_DELAYS_MS.length + 1})…`
+        : `The connection failed; trying again in ${seconds} s…`;
+      await sleep(wait);
       progress.textContent = 'Sending…';
     }
   }
@@ -146,6 +153,8 @@
       } else if (ext.code === 'RATE_LIMITED') {
         const wait = ext.retryAfter ? ` Please try again in ${ext.retryAfter} seconds.` : ' Please try again later.';
         general = general || `Too many submissions came from your network.${wait}`;
+      } else if (ext.code === 'SERVICE_UNAVAILABLE') {
+        general = general || 'Our system is unavailable just now. Your details were not lost: please press Send again in a minute; they will not be sent twice.';
       } else if (ext.code === 'INTERNAL') {
         general = general || 'Something went wrong on our side. Please try again in a few minutes.';
       } else {

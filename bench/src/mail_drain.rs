@@ -16,6 +16,7 @@ use api::{
     },
     leads::privacy::deletions::Deleter,
 };
+use sea_orm::EntityTrait;
 
 use crate::{
     fixtures::{Backend, RunDb},
@@ -31,8 +32,8 @@ pub async fn run(backends: &[Backend], count: usize, concurrency: usize) -> anyh
     let mut section =
         Section::new(format!("Email drain: {count} mails, `INTAKE_MAIL_CONCURRENCY={concurrency}` (item 7)"));
     section.line(
-        "The mails are queued first, then one worker (in the bench process) sends them all into a local SMTP \
-         server; every mail must arrive exactly once.\n",
+        "The mails (two per lead) are queued first, then one worker (in the bench process) sends them all into a \
+         local SMTP server, recording each send in its lead's history; every mail must arrive exactly once.\n",
     );
     let mut rows = Vec::new();
     for backend in backends {
@@ -80,11 +81,34 @@ pub async fn drain(backend: &Backend, count: usize, concurrency: usize) -> anyho
         lead_url: "http://localhost:8000/graphql".into(),
         ..LeadMail::default()
     })?;
+    // Two mails per lead, as a submission queues them: each send is recorded in its lead's
+    // history, as in production.
+    let leads: Vec<uuid::Uuid> = (0..count.div_ceil(2)).map(|_| uuid::Uuid::now_v7()).collect();
+    for chunk in leads.chunks(500) {
+        let now = api::infra::clock::now();
+        let rows = chunk.iter().map(|&id| {
+            entity::lead::ActiveModel::from(entity::lead::Model {
+                id,
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                email: "ada@example.com".into(),
+                resume_key: format!("resumes/{id}.pdf"),
+                resume_file_name: "cv.pdf".into(),
+                resume_content_type: "application/pdf".into(),
+                resume_size_bytes: 1024,
+                created_at: now,
+                updated_at: now,
+                email_key: "ada@example.com".into(),
+                ..entity::lead::Model::default()
+            })
+        });
+        entity::lead::Entity::insert_many(rows).exec_without_returning(&database).await.context("seeding leads")?;
+    }
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk
             .iter()
             .map(|i| NewEmailJob {
-                lead_id: None,
+                lead_id: Some(leads[i / 2]),
                 kind: entity::email_job::EmailKind::LeadAcknowledgement,
                 recipient: format!("prospect{i}@example.com"),
                 payload: payload.clone(),

@@ -14,8 +14,10 @@ mod cold_start;
 mod conflicts;
 mod fixtures;
 mod floor;
+mod lists;
 mod load;
 mod mail_drain;
+mod memory;
 mod reads;
 mod report;
 mod scale;
@@ -28,10 +30,10 @@ use std::process::ExitCode;
 use fixtures::Backend;
 
 const USAGE: &str =
-    "usage: bench all | submit | reads | uploads | cold-start | conflicts | scale | mail-drain [count] [concurrency]
+    "usage: bench all | submit | reads | uploads | cold-start | conflicts | scale | lists | memory | mail-drain [count] [concurrency]
   BENCH_DATABASE_URL  a PostgreSQL server URL: also measure on PostgreSQL
   BENCH_SECONDS       length of each load run (default 20)
-  BENCH_SCALE_LEADS   leads seeded for `scale` (default 1,000,000)";
+  BENCH_SCALE_LEADS   leads seeded for `scale` and `lists` (default 1,000,000)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -62,6 +64,9 @@ fn report_error(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// The mixed load `memory` holds, whatever `BENCH_SECONDS` says: two minutes.
+const MEMORY_SECONDS: u64 = 120;
+
 async fn bench(args: Vec<String>) -> anyhow::Result<()> {
     let seconds = std::env::var("BENCH_SECONDS").ok().map(|s| s.parse()).transpose()?.unwrap_or(20);
     let number = |i: usize, default: usize| -> anyhow::Result<usize> {
@@ -75,6 +80,8 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
         Some("cold-start") => cold_start::run(&Backend::available()).await?,
         Some("conflicts") => conflicts::run(&Backend::available(), seconds).await?,
         Some("scale") => scale::run(&Backend::available(), seconds).await?,
+        Some("lists") => lists::run(&Backend::available(), seconds).await?,
+        Some("memory") => memory::run(&Backend::available(), MEMORY_SECONDS).await?,
         Some("mail-drain") => mail_drain::run(&Backend::available(), number(1, 10_000)?, number(2, 8)?).await?,
         _ => anyhow::bail!("{USAGE}"),
     };
@@ -88,6 +95,8 @@ async fn all(seconds: u64) -> anyhow::Result<()> {
         submit::run(&backends, seconds).await?,
         conflicts::run(&backends, seconds).await?,
         scale::run(&backends, seconds).await?,
+        lists::run(&backends, seconds).await?,
+        memory::run(&backends, MEMORY_SECONDS).await?,
         reads::run(&backends, seconds).await?,
         uploads::run(seconds.min(10)).await?,
         cold_start::run(&backends).await?,

@@ -128,7 +128,7 @@ async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
 }
 
 /// The admin from the environment signs in; reads need a staff role.
-async fn sign_in(server: &Server) -> anyhow::Result<String> {
+pub async fn sign_in(server: &Server) -> anyhow::Result<String> {
     let body = json!({
         "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
         "variables": { "e": fixtures::ADMIN_EMAIL, "p": fixtures::ADMIN_PASSWORD }

@@ -4,11 +4,11 @@
 //! conflict check and the acknowledgement cap all meet).
 
 use chrono::Duration;
-use entity::lead::{self, LeadStatus};
+use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{EntityTrait, IntoActiveModel};
 
 use crate::{
-    fixtures::{self, Backend, RunDb},
+    fixtures::{Backend, RunDb},
     report::Section,
     servers::Kind,
     submit::{self, Load},
@@ -18,6 +18,96 @@ use crate::{
 pub const LEADS: u64 = 1_000_000;
 pub const FROM_ONE_ADDRESS: u64 = 20_000;
 const REPEATER: &str = "repeat@example.com";
+/// The attorneys seeded leads are assigned to (ids that name no account: the list filters by
+/// id alone).
+pub const ATTORNEYS: [uuid::Uuid; 8] = {
+    let mut ids = [uuid::Uuid::nil(); 8];
+    let mut i = 0;
+    while i < 8 {
+        ids[i] = uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0001 + i as u128);
+        i += 1;
+    }
+    ids
+};
+const OUTCOMES: [LeadOutcome; 4] =
+    [LeadOutcome::Retained, LeadOutcome::Declined, LeadOutcome::ReferredOut, LeadOutcome::NoResponse];
+const FIRST_NAMES: [&str; 50] = [
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Lisa",
+    "Anthony",
+    "Betty",
+    "Mark",
+    "Margaret",
+    "Donald",
+    "Sandra",
+    "Steven",
+    "Ashley",
+    "Paul",
+    "Kimberly",
+    "Andrew",
+    "Emily",
+    "Joshua",
+    "Donna",
+    "Kenneth",
+    "Michelle",
+    "Kevin",
+    "Carol",
+    "Brian",
+    "Amanda",
+    "George",
+    "Melissa",
+    "Timothy",
+    "Deborah",
+    "Ronald",
+    "Stephanie",
+];
+const DOMAINS: [&str; 5] = ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "lawclient.example"];
+
+/// A seeded lead's first name: fifty common ones, so a first name matches one lead in fifty.
+pub fn first_name(i: u64) -> String {
+    FIRST_NAMES[(i % 50) as usize].to_owned()
+}
+
+/// A seeded lead's last name: five to nine letters drawn from a hash of `i`, as varied as real
+/// surnames are (a name's rarest letter triple is shared by a few hundred leads, not by
+/// tens of thousands as a small syllable set would make it).
+pub fn last_name(i: u64) -> String {
+    // SplitMix64: well spread from consecutive inputs.
+    let mut x = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let len = 5 + (x % 5) as usize;
+    let mut name = String::with_capacity(len);
+    for k in 0..len {
+        let letter = b'a' + ((x >> (5 + 5 * k)) % 26) as u8;
+        name.push(if k == 0 { letter.to_ascii_uppercase() } else { letter } as char);
+    }
+    name
+}
+
 /// Rows per INSERT: each binds every column, within both databases' parameter limits.
 const BATCH: u64 = 500;
 
@@ -74,7 +164,7 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
 /// Fills the database with `n` leads as submissions would have left them; the first
 /// `FROM_ONE_ADDRESS` are one address's (the first of them the one the rest repeat). Returns
 /// the seconds it took.
-async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
+pub async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
     let state = api::app::startup::connect(&db.config()).await?;
     let started = std::time::Instant::now();
     let now = api::infra::clock::now();
@@ -84,12 +174,16 @@ async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
         let rows: Vec<lead::ActiveModel> = (done..(done + BATCH).min(n))
             .map(|i| {
                 let repeat = i < FROM_ONE_ADDRESS;
-                let email = if repeat { REPEATER.to_owned() } else { format!("seed{i}@example.com") };
-                let last = fixtures::name_of(i + 10_000_000);
+                let (first, last) = (first_name(i), last_name(i));
+                let email = if repeat {
+                    REPEATER.to_owned()
+                } else {
+                    format!("{}.{}{i}@{}", first.to_lowercase(), last.to_lowercase(), DOMAINS[(i % 5) as usize])
+                };
                 let at = now - Duration::seconds(((n - i) * 63_072_000 / n) as i64 + 1);
                 lead::Model {
                     id: if i == 0 { first_id } else { uuid::Uuid::now_v7() },
-                    first_name: "Seed".into(),
+                    first_name: first.clone(),
                     last_name: last.clone(),
                     email: email.clone(),
                     status: if i % 3 == 0 { LeadStatus::ReachedOut } else { LeadStatus::Pending },
@@ -101,10 +195,17 @@ async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
                     updated_at: at,
                     duplicate_of: (repeat && i > 0).then_some(first_id),
                     email_key: email,
-                    name_key: api::leads::conflicts::keys::lead_name_key("Seed", &last),
+                    name_key: api::leads::conflicts::keys::lead_name_key(&first, &last),
                     conflict_checked_at: Some(at),
                     conflict_hits: Some(serde_json::json!([])),
                     source: Some(["website", "referral", "google-ads"][(i % 3) as usize].into()),
+                    // A firm's mix: most leads assigned, nearly all older ones decided, one in
+                    // fifty with a possible conflict, a day to answer each (so most pending
+                    // ones are overdue).
+                    assigned_to: (i % 10 >= 2).then(|| ATTORNEYS[(i % 8) as usize]),
+                    outcome: if i < n - n / 10 { OUTCOMES[(i % 4) as usize] } else { LeadOutcome::Open },
+                    conflict_state: if i % 50 == 0 { ConflictState::PossibleConflict } else { ConflictState::Clear },
+                    respond_by: Some(at + Duration::hours(24)),
                     ..lead::Model::default()
                 }
                 .into_active_model()
@@ -115,7 +216,9 @@ async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
     }
     if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         use sea_orm::ConnectionTrait;
-        state.db.execute_unprepared("ANALYZE leads").await?;
+        // As autovacuum does after a bulk insert (PostgreSQL 13 and later): statistics for the
+        // planner, and the visibility map that lets an index answer alone.
+        state.db.execute_unprepared("VACUUM ANALYZE leads").await?;
     }
     state.db.close().await?;
     Ok(started.elapsed().as_secs_f64())

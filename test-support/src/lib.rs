@@ -3,5 +3,6 @@
 //! `TestApp` harness that starts Intake for a test.
 
 pub mod app;
+pub mod proxy;
 pub mod s3;
 pub mod smtp;

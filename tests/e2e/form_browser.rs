@@ -320,3 +320,51 @@ async fn the_form_can_be_turned_off() {
         assert_eq!(response.status(), 200, "{asset}");
     }
 }
+
+/// The database goes away while a prospect sends the form: the form says it is retrying, tries
+/// again with the same clientSubmissionId after the wait the server asks for, and ends on the
+/// confirmation once the database is back; one lead, the prospect typed nothing twice.
+#[tokio::test]
+#[cfg_attr(
+    not(all(intake_browser, intake_postgres)),
+    ignore = "needs Chromium, ChromeDriver and PostgreSQL (the database's line is cut by a relay)"
+)]
+async fn the_form_retries_through_a_database_outage() {
+    let Backend::Postgres(server) = Backend::postgres() else { unreachable!("postgres() is PostgreSQL") };
+    let target = url::Url::parse(&server).unwrap();
+    let target = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(5432));
+    let relay = test_support::proxy::Relay::start(tokio::net::lookup_host(target).await.unwrap().next().unwrap()).await;
+    let port = relay.addr.port();
+    let app = TestApp::spawn_with(Backend::postgres(), |c| {
+        let mut url = url::Url::parse(&c.database.url).unwrap();
+        url.set_port(Some(port)).unwrap();
+        c.database.url = url.to_string();
+        c.database.acquire_timeout = Duration::from_secs(1);
+        c.database.connect_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let Browser { client, _driver } = browser().await;
+    let files = tempfile::tempdir().unwrap();
+    let pdf = files.path().join("cv.pdf");
+    std::fs::write(&pdf, PDF).unwrap();
+
+    client.goto(&format!("{}/form", app.address)).await.unwrap();
+    fill(&client, "Ada", "Lovelace", "ada@example.com", &pdf).await;
+    relay.cut();
+    client.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+    let mut said = String::new();
+    for _ in 0..300 {
+        said = client.find(Locator::Id("progress")).await.unwrap().text().await.unwrap();
+        if said.contains("briefly unavailable") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(said.contains("trying again"), "the form does not say it is retrying: {said:?}");
+    save_screenshot(&client, "form-retrying.png").await;
+    relay.restore().await;
+    let confirmation = visible(&client, "#confirmation").await;
+    assert!(confirmation.text().await.unwrap().contains("ada@example.com"));
+    let leads = lead::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(leads.len(), 1, "one lead, however many tries");
+}

@@ -18,6 +18,7 @@ mod hostile;
 mod integrations;
 mod lead_flow;
 mod mail;
+mod outages;
 mod pipeline;
 mod privacy;
 mod read_cache;

@@ -110,9 +110,20 @@ async fn store_down_means_no_lead(backend: Backend) {
     let app = spawn(backend, &s3, |_| {}).await;
     s3.stop();
     let started = Instant::now();
-    let (_, body) = app.submit_lead_raw(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec()).await;
-    assert_eq!(error_code(&body), "INTERNAL", "{body}");
+    let form = test_support::app::submit_form(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec());
+    let response = app.client.post(format!("{}/graphql", app.address)).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 503, "the transport says it too");
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    assert!(body["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| s > 0), "{body}");
     assert!(started.elapsed() < Duration::from_secs(30), "a clear error, not a hang: {:?}", started.elapsed());
+    let ready: serde_json::Value =
+        app.client.get(format!("{}/readyz", app.address)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (ready["database"]["status"].as_str(), ready["storage"]["status"].as_str()),
+        (Some("ok"), Some("error"))
+    );
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
     assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 0);
     assert!(s3.objects().is_empty());

@@ -30,8 +30,8 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://./data/intake.db?mode=rwc".into(),
             max_connections: (cores * 4).clamp(4, 32),
-            acquire_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -199,6 +199,38 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// True when the error says the database could not be reached, or dropped the connection, or
+/// is shutting down, rather than that a statement was wrong: the same request may succeed in a
+/// moment.
+pub fn is_unreachable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unreachable(e),
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+fn sqlx_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (class 08), the server shutting down or starting
+        // (57P01–57P03), too many connections (53300). SQLite: the database stayed locked
+        // past the busy timeout (5), an I/O error (10), a full disk (13), cannot open (14).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "10" | "13" | "14")
+        }),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,8 +264,8 @@ mod tests {
         let settings = DatabaseSettings {
             url: format!("sqlite://{data_dir}/intake.db?mode=rwc"),
             max_connections: 2,
-            acquire_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
         };
         let db = connect(&settings).await.unwrap();
         let mut conn = db.get_sqlite_connection_pool().acquire().await.unwrap();

@@ -7,6 +7,7 @@ pub mod announce;
 pub mod clock;
 pub mod db;
 pub mod freshness;
+pub mod lease;
 pub mod limits;
 pub mod listen;
 pub mod mail;

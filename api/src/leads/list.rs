@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
 };
 use uuid::Uuid;
@@ -102,16 +102,27 @@ pub async fn list(
     }
     // Going backwards is going forwards in the reverse order, then turning the page around.
     let descending = order.descending != backwards;
-    let mut select = filtered(&filter, db.get_database_backend());
+    let text_index = text_index_pays(db, &filter).await?;
+    let mut select = filtered(&filter, db.get_database_backend(), text_index);
     if let Some((arg, cursor)) = cursor {
         let position = Cursor::decode(cursor, order.field).map_err(|message| AppError::bad_input(arg, message))?;
         select = select.filter(beyond(&position, order.field, descending));
     }
     let direction = if descending { Order::Desc } else { Order::Asc };
-    let mut leads = select
+    // The page's ids first, then their rows: the ids come from the filter's own index alone
+    // (PostgreSQL otherwise preferred walking the creation-time index, which follows the
+    // table's order, past every lead of the wrong kind: 30 ms instead of 0.1 at a million).
+    let page = select
+        .select_only()
+        .column(lead::Column::Id)
+        .order_by(sort_key(order.field), direction.clone())
+        .order_by(lead::Column::Id, direction.clone())
+        .limit(size as u64 + 1)
+        .into_query();
+    let mut leads = lead::Entity::find()
+        .filter(lead::Column::Id.in_subquery(page))
         .order_by(sort_key(order.field), direction.clone())
         .order_by(lead::Column::Id, direction)
-        .limit(size as u64 + 1)
         .all(db)
         .await?;
     let more = leads.len() > size as usize;
@@ -127,7 +138,8 @@ pub async fn list(
 }
 
 pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
-    filtered(filter, db.get_database_backend()).count(db).await
+    // Counting reads every match anyway: through the text index, only the matches.
+    filtered(filter, db.get_database_backend(), true).count(db).await
 }
 
 fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
@@ -142,7 +154,7 @@ fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
     Ok(LeadFilter { search: normalise_search(filter.search)?, ..filter })
 }
 
-fn filtered(filter: &LeadFilter, backend: DatabaseBackend) -> Select<lead::Entity> {
+fn filtered(filter: &LeadFilter, backend: DatabaseBackend, text_index: bool) -> Select<lead::Entity> {
     use lead::Column as C;
     let mut select = lead::Entity::find();
     if let Some(statuses) = &filter.statuses {
@@ -184,7 +196,7 @@ fn filtered(filter: &LeadFilter, backend: DatabaseBackend) -> Select<lead::Entit
             |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
         select =
             select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
-        if let Some(indexed) = text_index(term, &pattern, backend) {
+        if text_index && let Some(indexed) = text_index_condition(term, &pattern, backend) {
             select = select.filter(indexed);
         }
         // A tombstone's "[erased]" is not a name anyone searches for.
@@ -193,20 +205,50 @@ fn filtered(filter: &LeadFilter, backend: DatabaseBackend) -> Select<lead::Entit
     select
 }
 
+/// Above this many leads matching the search term, walking the list's own order and testing
+/// each lead finds a page sooner than collecting every match from the text index and sorting
+/// them: at that density a page is met within a few thousand leads.
+const TEXT_INDEX_MAX_MATCHES: u64 = 3000;
+
+/// Whether the text index should answer the search. PostgreSQL's planner weighs it with its
+/// statistics; SQLite has none (and is asked to keep its plans), so the index is asked how
+/// many leads it would give, up to the bound, which costs at most that many index entries.
+async fn text_index_pays(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<bool, DbErr> {
+    let Some(term) = &filter.search else { return Ok(false) };
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => Ok(true),
+        DatabaseBackend::Sqlite if term.chars().count() >= 3 => {
+            let statement = Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM leads_search WHERE leads_search MATCH ? LIMIT ?)",
+                [fts_phrase(term).into(), (TEXT_INDEX_MAX_MATCHES + 1).into()],
+            );
+            let matches = match db.query_one_raw(statement).await? {
+                Some(row) => row.try_get::<i64>("", "n")?,
+                None => 0,
+            };
+            Ok(matches as u64 <= TEXT_INDEX_MAX_MATCHES)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The term as one FTS5 phrase: its own syntax (`OR`, `*`, quotes) means nothing.
+fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
 /// A condition the matching leads also meet, which the text index (migration
 /// `m20261130_000012_list_indexes`) answers without reading every lead: the leads whose
 /// trigrams contain the term's (SQLite; terms of three characters or more, as trigrams need),
 /// or the three fields joined as the index holds them (PostgreSQL). The exact test above
 /// still decides.
-fn text_index(term: &str, pattern: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
+fn text_index_condition(term: &str, pattern: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
     match backend {
-        DatabaseBackend::Sqlite if term.chars().count() >= 3 => {
-            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
-            Some(Expr::cust_with_values(
-                r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
-                [phrase],
-            ))
-        }
+        DatabaseBackend::Sqlite if term.chars().count() >= 3 => Some(Expr::cust_with_values(
+            r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
+            [fts_phrase(term)],
+        )),
         DatabaseBackend::Postgres => Some(Expr::cust_with_values(
             r#"(lower("leads"."first_name") || ' ' || lower("leads"."last_name") || ' ' || lower("leads"."email")) LIKE $1"#,
             [pattern.to_owned()],

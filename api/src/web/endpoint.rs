@@ -324,7 +324,15 @@ fn graphql_answer(format: Format, response: BatchResponse) -> Response {
     };
     let (status, body) = match &response {
         BatchResponse::Single(r) => {
-            let status = if failed_before_execution(r) { request_error_status(format) } else { StatusCode::OK };
+            let status = if failed_before_execution(r) {
+                request_error_status(format)
+            } else if unavailable(r) {
+                // Transports with a status of their own say it too: proxies and clients
+                // that know nothing of GraphQL know to retry a 503 after `Retry-After`.
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
             (status, serialize(r))
         }
         BatchResponse::Batch(rs) => (StatusCode::OK, serde_json::Value::Array(rs.iter().map(serialize).collect())),
@@ -348,7 +356,15 @@ fn request_error_status(format: Format) -> StatusCode {
     }
 }
 
-/// The longest wait any RATE_LIMITED error in the response asks for.
+/// True when part of the answer failed because a backing service could not be reached.
+fn unavailable(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|ext| ext.get("code"))
+            == Some(&Value::String(ErrorCode::ServiceUnavailable.as_str().into()))
+    })
+}
+
+/// The longest wait any RATE_LIMITED or SERVICE_UNAVAILABLE error in the response asks for.
 fn retry_after(response: &BatchResponse) -> Option<u64> {
     let responses = match response {
         BatchResponse::Single(r) => std::slice::from_ref(r),

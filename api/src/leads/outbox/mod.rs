@@ -15,7 +15,8 @@ pub struct JobSettings {
     pub backoff_base: Duration,
     /// How often an idle worker looks for due jobs it was not woken for (retries coming due).
     pub poll_interval: Duration,
-    /// How long a claimed job is reserved for its worker; a crashed worker's jobs return after it.
+    /// How long a claim lasts unless renewed; its worker renews it every third of that while
+    /// it lives, so a dead worker's jobs return within one lease.
     pub lease: Duration,
     /// Sends in flight at once per worker, and SMTP connections pooled for them.
     pub concurrency: usize,
@@ -26,6 +27,12 @@ impl JobSettings {
     pub fn batch_size(&self) -> u64 {
         (self.concurrency * 4) as u64
     }
+
+    /// How long an idle worker waits before looking again unasked: often enough that a dead
+    /// worker's jobs are taken over soon after their lease runs out.
+    pub fn idle_wait(&self) -> Duration {
+        self.poll_interval.min(self.lease / 3)
+    }
 }
 
 impl Default for JobSettings {
@@ -35,7 +42,7 @@ impl Default for JobSettings {
             max_attempts: 15,
             backoff_base: Duration::from_secs(30),
             poll_interval: Duration::from_secs(30),
-            lease: Duration::from_secs(600),
+            lease: Duration::from_secs(30),
             concurrency: 8,
         }
     }

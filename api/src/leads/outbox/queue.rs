@@ -6,10 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::email_job::{self, EmailKind, JobState};
 use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -65,35 +63,15 @@ pub async fn notify_workers(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Takes up to `limit` jobs due at `now` and leases them until `now + lease`, in one statement,
-/// so that two workers never take the same job. On PostgreSQL rows locked by another worker's
-/// claim are skipped rather than waited for; SQLite runs one writer at a time anyway.
-/// Each claim counts as an attempt, so a job whose worker dies mid-send still runs out.
+/// Takes up to `limit` queued jobs due at `now` and leases them (`infra::lease`).
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<email_job::Model>, DbErr> {
-    use email_job::Column as C;
-    let mut due = Query::select();
-    due.column(C::Id)
-        .from(email_job::Entity)
-        .and_where(Expr::col(C::State).eq(JobState::Queued))
-        .and_where(Expr::col(C::RunAt).lte(now))
-        .and_where(Expr::col(C::LockedUntil).is_null().or(Expr::col(C::LockedUntil).lte(now)))
-        .order_by(C::RunAt, Order::Asc)
-        .limit(limit);
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    email_job::Entity::update_many()
-        .col_expr(C::LockedUntil, Expr::value(now + lease))
-        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-        .col_expr(C::UpdatedAt, Expr::value(now))
-        .filter(C::Id.in_subquery(due))
-        .exec_with_returning(conn)
-        .await
+    let queued = Condition::all().add(email_job::Column::State.eq(JobState::Queued));
+    crate::infra::lease::claim::<email_job::Entity>(conn, queued, now, lease, limit).await
 }
 
 /// What one attempt at a claimed job came to.

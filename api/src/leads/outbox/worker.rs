@@ -22,6 +22,7 @@ use super::queue::{self, Attempt};
 use crate::{
     infra::announce::{Announcer, LeadChange},
     infra::clock,
+    infra::lease::{self, Held},
     infra::listen,
     infra::mail::{
         Mailer, SendError,
@@ -95,7 +96,7 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = tokio::time::sleep(self.settings.idle_wait()) => {}
             }
         }
         if let Some(listener) = listener {
@@ -133,28 +134,36 @@ impl Worker {
             leads.sort_unstable();
             leads.dedup();
             // Attempts are settled as they finish, all those finished by then in one
-            // transaction: a batch's mails are not held back by its slowest send.
+            // transaction: a batch's mails are not held back by its slowest send. The lease of
+            // the mails not settled yet is renewed meanwhile, however long a send takes.
+            let held = Held::new(jobs.iter().map(|job| job.id));
             let jobs = &jobs;
-            let mut finished = stream::iter(0..jobs.len())
-                .map(|i| async move { (&jobs[i], self.attempt(&jobs[i]).await) })
-                .buffer_unordered(self.settings.concurrency)
-                .ready_chunks(self.settings.batch_size() as usize);
-            let mut settled = Ok(());
-            while let Some(attempts) = finished.next().await {
-                match self.settle(attempts, now).await {
-                    Ok(states) => {
-                        for state in states {
-                            match state {
-                                JobState::Sent => report.sent += 1,
-                                JobState::Queued => report.retrying += 1,
-                                JobState::Dead => report.dead += 1,
-                                JobState::Cancelled => report.cancelled += 1,
+            let work = async {
+                let mut finished = stream::iter(0..jobs.len())
+                    .map(|i| async move { (&jobs[i], self.attempt(&jobs[i]).await) })
+                    .buffer_unordered(self.settings.concurrency)
+                    .ready_chunks(self.settings.batch_size() as usize);
+                let mut settled = Ok(());
+                while let Some(attempts) = finished.next().await {
+                    let ids: Vec<Uuid> = attempts.iter().map(|(job, _)| job.id).collect();
+                    match self.settle(attempts, now).await {
+                        Ok(states) => {
+                            held.release(ids);
+                            for state in states {
+                                match state {
+                                    JobState::Sent => report.sent += 1,
+                                    JobState::Queued => report.retrying += 1,
+                                    JobState::Dead => report.dead += 1,
+                                    JobState::Cancelled => report.cancelled += 1,
+                                }
                             }
                         }
+                        Err(e) => settled = Err(e),
                     }
-                    Err(e) => settled = Err(e),
                 }
-            }
+                settled
+            };
+            let settled = lease::renewing::<email_job::Entity, _>(&self.db, &held, self.settings.lease, work).await;
             // Each mail settled is in its lead's history: one announcement per batch, not per mail.
             let changes: Vec<LeadChange> = leads.into_iter().map(LeadChange::Updated).collect();
             self.announcer.lead_changed(&changes).await;

@@ -8,21 +8,22 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::deletion_job::{self, DeletionTarget};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
-    infra::{mail::MailCopies, storage::Storage},
+    infra::{
+        lease::{self, Held},
+        mail::MailCopies,
+        storage::Storage,
+    },
     leads::outbox::queue::backoff,
 };
 
 /// Before the first retry; doubling up to the outbox's cap.
 const BACKOFF_BASE: Duration = Duration::from_secs(30);
-/// How long a claimed deletion is reserved for its worker.
-const LEASE: Duration = Duration::from_secs(300);
 const BATCH: u64 = 100;
 
 pub async fn enqueue(
@@ -73,32 +74,47 @@ impl Deleter {
             if jobs.is_empty() {
                 return Ok(report);
             }
-            for job in jobs {
-                match self.delete(&job).await {
-                    Ok(()) => {
-                        deletion_job::Entity::delete_by_id(job.id).exec(&self.db).await?;
-                        report.deleted += 1;
-                    }
-                    Err(e) => {
-                        let error = format!("{e:#}");
-                        tracing::warn!(target = ?job.target, key = job.key, attempt = job.attempts, error, "erasure: a deletion failed; will retry");
-                        let retry_at =
-                            Ord::max(now, crate::infra::clock::now()) + backoff(BACKOFF_BASE, job.attempts as u32);
-                        deletion_job::Entity::update_many()
-                            .col_expr(deletion_job::Column::RunAt, Expr::value(retry_at))
-                            .col_expr(deletion_job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                            .col_expr(
-                                deletion_job::Column::LastError,
-                                Expr::value(error.chars().take(2000).collect::<String>()),
-                            )
-                            .filter(deletion_job::Column::Id.eq(job.id))
-                            .exec(&self.db)
-                            .await?;
-                        report.failed += 1;
-                    }
+            let held = Held::new(jobs.iter().map(|job| job.id));
+            let work = async {
+                for job in jobs {
+                    self.run_one(&job, now, &mut report).await?;
+                    held.release([job.id]);
                 }
+                Ok::<_, DbErr>(())
+            };
+            lease::renewing::<deletion_job::Entity, _>(&self.db, &held, lease::LEASE, work).await?;
+        }
+    }
+
+    async fn run_one(
+        &self,
+        job: &deletion_job::Model,
+        now: DateTime<Utc>,
+        report: &mut DeletionReport,
+    ) -> Result<(), DbErr> {
+        match self.delete(job).await {
+            Ok(()) => {
+                deletion_job::Entity::delete_by_id(job.id).exec(&self.db).await?;
+                report.deleted += 1;
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::warn!(target = ?job.target, key = job.key, attempt = job.attempts, error, "erasure: a deletion failed; will retry");
+                let retry_at = Ord::max(now, crate::infra::clock::now()) + backoff(BACKOFF_BASE, job.attempts as u32);
+                deletion_job::Entity::update_many()
+                    .col_expr(deletion_job::Column::RunAt, Expr::value(retry_at))
+                    .col_expr(deletion_job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                    .col_expr(
+                        deletion_job::Column::LastError,
+                        Expr::value(error.chars().take(2000).collect::<String>()),
+                    )
+                    .filter(deletion_job::Column::Id.eq(job.id))
+                    .exec(&self.db)
+                    .await?;
+                report.failed += 1;
             }
         }
+        Ok(())
     }
 
     async fn delete(&self, job: &deletion_job::Model) -> anyhow::Result<()> {
@@ -119,30 +135,15 @@ pub async fn pending(conn: &impl ConnectionTrait, lead: Option<Uuid>) -> Result<
     select.count(conn).await
 }
 
-/// Leases up to a batch of due deletions in one statement, as the mail outbox does.
+/// Leases up to a batch of due deletions (`infra::lease`).
 async fn claim(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lead: Option<Uuid>,
 ) -> Result<Vec<deletion_job::Model>, DbErr> {
-    use deletion_job::Column as C;
-    let mut due = Query::select();
-    due.column(C::Id)
-        .from(deletion_job::Entity)
-        .and_where(Expr::col(C::RunAt).lte(now))
-        .and_where(Expr::col(C::LockedUntil).is_null().or(Expr::col(C::LockedUntil).lte(now)))
-        .order_by(C::RunAt, Order::Asc)
-        .limit(BATCH);
+    let mut only = Condition::all();
     if let Some(lead) = lead {
-        due.and_where(Expr::col(C::LeadId).eq(lead));
+        only = only.add(deletion_job::Column::LeadId.eq(lead));
     }
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    deletion_job::Entity::update_many()
-        .col_expr(C::LockedUntil, Expr::value(now + LEASE))
-        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-        .filter(C::Id.in_subquery(due))
-        .exec_with_returning(conn)
-        .await
+    lease::claim::<deletion_job::Entity>(conn, only, now, lease::LEASE, BATCH).await
 }

@@ -13,9 +13,8 @@ use entity::{
     webhook_endpoint,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -24,15 +23,17 @@ use uuid::Uuid;
 
 use super::{WebhookEvent, WebhookSettings, signature};
 use crate::{
-    infra::{clock, error_chain, outbound},
+    infra::{
+        clock, error_chain,
+        lease::{self, Held},
+        outbound,
+    },
     leads::{
         changes::status_name, file_links::FileLinks, outbox::queue::backoff, outcome::outcome_name,
         privacy::access::resume_path,
     },
 };
 
-/// How long a claimed delivery is reserved: well past the receiver's timeout.
-const LEASE: Duration = Duration::from_secs(60);
 /// The résumé link in a delivery works this long.
 const LINK_TTL: Duration = Duration::from_secs(3600);
 
@@ -120,7 +121,9 @@ impl Dispatcher {
                     return report;
                 }
             };
-            match self.attempt(&delivery, now).await {
+            let held = Held::new([delivery.id]);
+            let attempt = self.attempt(&delivery, now);
+            match lease::renewing::<webhook_delivery::Entity, _>(&self.db, &held, lease::LEASE, attempt).await {
                 Ok(DeliveryState::Delivered) => report.delivered += 1,
                 Ok(DeliveryState::Dead) => report.dead += 1,
                 Ok(_) => report.failed += 1,
@@ -278,31 +281,13 @@ async fn due_endpoints(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<
         .await
 }
 
-/// Leases the endpoint's oldest due delivery, counting the attempt, in one statement.
+/// Leases the endpoint's oldest due delivery (`infra::lease`).
 async fn claim(
     db: &impl ConnectionTrait,
     endpoint: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
-    use webhook_delivery::Column as C;
-    let mut due = Query::select();
-    due.column(C::Id)
-        .from(webhook_delivery::Entity)
-        .and_where(Expr::col(C::EndpointId).eq(endpoint))
-        .cond_where(waiting())
-        .and_where(Expr::col(C::RunAt).lte(now))
-        .and_where(Expr::col(C::LockedUntil).is_null().or(Expr::col(C::LockedUntil).lte(now)))
-        .order_by(C::RunAt, Order::Asc)
-        .order_by(C::Id, Order::Asc)
-        .limit(1);
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let claimed = webhook_delivery::Entity::update_many()
-        .col_expr(C::LockedUntil, Expr::value(now + LEASE))
-        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-        .filter(C::Id.in_subquery(due))
-        .exec_with_returning(db)
-        .await?;
+    let mine = Condition::all().add(waiting()).add(webhook_delivery::Column::EndpointId.eq(endpoint));
+    let claimed = lease::claim::<webhook_delivery::Entity>(db, mine, now, lease::LEASE, 1).await?;
     Ok(claimed.into_iter().next())
 }
