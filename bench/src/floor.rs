@@ -105,8 +105,8 @@ const INSERT_JOBS: &str = "INSERT INTO email_jobs (id, lead_id, kind, recipient,
 
 /// The same statements for either database; only the pool type differs.
 macro_rules! insert_in_transaction {
-    ($pool:expr, $lead:expr, $payload:expr) => {{
-        let mut txn = $pool.begin().await?;
+    ($txn:expr, $lead:expr, $payload:expr) => {{
+        let mut txn = $txn;
         sqlx::query(INSERT_LEAD)
             .bind($lead.id)
             .bind(&$lead.input.first_name)
@@ -136,8 +136,14 @@ async fn insert(db: &DatabaseConnection, lead: &Lead) -> anyhow::Result<()> {
         "email": lead.input.email, "resume_file_name": "cv.pdf", "submitted_at": lead.now,
     });
     match db.get_database_backend() {
-        DatabaseBackend::Postgres => insert_in_transaction!(db.get_postgres_connection_pool(), lead, &payload),
-        _ => insert_in_transaction!(db.get_sqlite_connection_pool(), lead, &payload),
+        DatabaseBackend::Postgres => {
+            insert_in_transaction!(db.get_postgres_connection_pool().begin().await?, lead, &payload)
+        }
+        // As Intake's writes do (`infra::db::begin_write`): a deferred transaction can meet
+        // "database is locked" under load without waiting out the busy timeout.
+        _ => {
+            insert_in_transaction!(db.get_sqlite_connection_pool().begin_with("BEGIN IMMEDIATE").await?, lead, &payload)
+        }
     }
     Ok(())
 }
