@@ -42,7 +42,6 @@ pub async fn claim<E: Leased>(
         .and_where(Expr::col(E::run_at()).lte(now))
         .and_where(Expr::col(E::locked_until()).is_null().or(Expr::col(E::locked_until()).lte(now)))
         .order_by(E::run_at(), Order::Asc)
-        .order_by(E::id(), Order::Asc)
         .limit(limit);
     if conn.get_database_backend() == DatabaseBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);

@@ -96,19 +96,28 @@ pub async fn settle(
     settings: &JobSettings,
 ) -> Result<Vec<JobState>, DbErr> {
     use email_job::Column as C;
-    let sent: Vec<Uuid> = attempts.iter().filter(|(_, a)| matches!(a, Attempt::Sent)).map(|(job, _)| job.id).collect();
+    // One statement per mail, each through the primary key: with several ids and the state
+    // filter, SQLite (no statistics) read the `(state, run_at)` index instead, i.e. every
+    // queued mail including every reminder scheduled for later, while holding the write lock
+    // (the form's submissions fell from 1,250/s to 300/s behind it).
     let mut settled_sent = std::collections::HashSet::new();
-    for ids in sent.chunks(ROWS_PER_STATEMENT) {
-        let rows = email_job::Entity::update_many()
+    for (job, attempt) in attempts {
+        if !matches!(attempt, Attempt::Sent) {
+            continue;
+        }
+        let updated = email_job::Entity::update_many()
             .col_expr(C::State, Expr::value(JobState::Sent))
             .col_expr(C::SentAt, Expr::value(now))
             .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(C::UpdatedAt, Expr::value(now))
-            .filter(C::Id.is_in(ids.iter().copied()))
+            .filter(C::Id.eq(job.id))
             .filter(C::State.eq(JobState::Queued))
-            .exec_with_returning(conn)
-            .await?;
-        settled_sent.extend(rows.into_iter().map(|row| row.id));
+            .exec(conn)
+            .await?
+            .rows_affected;
+        if updated == 1 {
+            settled_sent.insert(job.id);
+        }
     }
     let mut states = Vec::with_capacity(attempts.len());
     let mut events = Vec::new();
@@ -145,9 +154,6 @@ pub async fn settle(
     history::record(conn, events, crate::infra::clock::now()).await?;
     Ok(states)
 }
-
-/// Bound on the ids in one `IN (…)` list (SQLite allows 32,766 parameters).
-const ROWS_PER_STATEMENT: usize = 500;
 
 const MAX_ERROR_CHARS: usize = 2000;
 

@@ -1,5 +1,6 @@
 //! The mail worker: claims due jobs, renders and sends them concurrently over pooled SMTP
-//! connections, and settles each one.
+//! connections while renewing their lease, and settles them in batches (one transaction for
+//! every send finished meanwhile).
 
 use std::{
     sync::Arc,
