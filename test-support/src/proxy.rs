@@ -16,6 +16,23 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// A relay to the PostgreSQL server of `server_url` (as `Backend::Postgres` names it).
+    pub async fn to_postgres(server_url: &str) -> Arc<Self> {
+        let url = url::Url::parse(server_url).expect("a PostgreSQL URL");
+        let target = format!("{}:{}", url.host_str().expect("a host"), url.port().unwrap_or(5432));
+        Self::start(tokio::net::lookup_host(target).await.expect("resolvable").next().expect("an address")).await
+    }
+
+    /// Points `config`'s database through this relay, with one-second connect and acquire
+    /// time-outs, so that a cut line shows within a second.
+    pub fn route(&self, config: &mut api::app::config::Config) {
+        let mut url = url::Url::parse(&config.database.url).expect("a database URL");
+        url.set_port(Some(self.addr.port())).expect("a port can be set");
+        config.database.url = url.to_string();
+        config.database.acquire_timeout = Duration::from_secs(1);
+        config.database.connect_timeout = Duration::from_secs(1);
+    }
+
     /// Relays a free loopback port to `target`, up.
     pub async fn start(target: SocketAddr) -> Arc<Self> {
         let addr = TcpListener::bind("127.0.0.1:0").await.expect("a free port").local_addr().expect("its address");

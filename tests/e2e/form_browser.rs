@@ -331,18 +331,8 @@ async fn the_form_can_be_turned_off() {
 )]
 async fn the_form_retries_through_a_database_outage() {
     let Backend::Postgres(server) = Backend::postgres() else { unreachable!("postgres() is PostgreSQL") };
-    let target = url::Url::parse(&server).unwrap();
-    let target = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(5432));
-    let relay = test_support::proxy::Relay::start(tokio::net::lookup_host(target).await.unwrap().next().unwrap()).await;
-    let port = relay.addr.port();
-    let app = TestApp::spawn_with(Backend::postgres(), |c| {
-        let mut url = url::Url::parse(&c.database.url).unwrap();
-        url.set_port(Some(port)).unwrap();
-        c.database.url = url.to_string();
-        c.database.acquire_timeout = Duration::from_secs(1);
-        c.database.connect_timeout = Duration::from_secs(1);
-    })
-    .await;
+    let relay = test_support::proxy::Relay::to_postgres(&server).await;
+    let app = TestApp::spawn_with(Backend::postgres(), |c| relay.route(c)).await;
     let Browser { client, _driver } = browser().await;
     let files = tempfile::tempdir().unwrap();
     let pdf = files.path().join("cv.pdf");

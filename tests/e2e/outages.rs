@@ -70,6 +70,16 @@ async fn first_mails(app: &TestApp, leads: &HashSet<uuid::Uuid>) -> (u64, u64) {
     (all, sent)
 }
 
+/// Mails claimed by a worker and not settled yet.
+async fn held(app: &TestApp) -> u64 {
+    email_job::Entity::find()
+        .filter(email_job::Column::State.eq(JobState::Queued))
+        .filter(email_job::Column::LockedUntil.is_not_null())
+        .count(&app.state.db)
+        .await
+        .unwrap()
+}
+
 /// Every job sent arrived, and any mail that arrived twice (sent by a worker killed before it
 /// could record the send) carries the same Message-ID both times.
 fn assert_each_sent_job_arrived(app: &TestApp, jobs: &[email_job::Model]) {
@@ -134,12 +144,7 @@ async fn serve_killed_under_submissions_sends_every_mail_within_45_seconds(backe
     let (all, sent) = first_mails(&app, &leads).await;
     assert_eq!(all, 2 * leads.len() as u64, "every acknowledged lead has its two mails queued");
     assert!(sent < all, "killed with mail still to send ({sent} of {all})");
-    let held = email_job::Entity::find()
-        .filter(email_job::Column::State.eq(JobState::Queued))
-        .filter(email_job::Column::LockedUntil.is_not_null())
-        .count(&app.state.db)
-        .await
-        .unwrap();
+    let held = held(&app).await;
     assert!(held > 0, "the kill came while the worker held a batch");
 
     app.smtp.set_delay(Duration::ZERO);
@@ -224,12 +229,7 @@ async fn a_dead_workers_batch_is_finished_by_the_other(backend: Backend) {
     let started = Instant::now();
     // Both hold a batch (16 mails each of the 80) before the kill.
     loop {
-        let held = email_job::Entity::find()
-            .filter(email_job::Column::State.eq(JobState::Queued))
-            .filter(email_job::Column::LockedUntil.is_not_null())
-            .count(&app.state.db)
-            .await
-            .unwrap();
+        let held = held(&app).await;
         if held >= 20 {
             break;
         }
@@ -266,18 +266,8 @@ async fn a_database_outage_answers_service_unavailable_and_loses_nothing(backend
         );
         return;
     };
-    let target = url::Url::parse(server).unwrap();
-    let target = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(5432));
-    let relay = Relay::start(tokio::net::lookup_host(target).await.unwrap().next().unwrap()).await;
-    let port = relay.addr.port();
-    let app = TestApp::spawn_with(backend, |c| {
-        let mut url = url::Url::parse(&c.database.url).unwrap();
-        url.set_port(Some(port)).unwrap();
-        c.database.url = url.to_string();
-        c.database.acquire_timeout = Duration::from_secs(1);
-        c.database.connect_timeout = Duration::from_secs(1);
-    })
-    .await;
+    let relay = Relay::to_postgres(server).await;
+    let app = TestApp::spawn_with(backend.clone(), |c| relay.route(c)).await;
 
     #[derive(Debug)]
     struct Answer {
