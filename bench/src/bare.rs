@@ -1,6 +1,7 @@
 //! The bare floor: the physical work of one `submitLead` with the least machinery there is.
-//! An axum handler parses the multipart body (multer), writes the file, and inserts a lead and
-//! its two mail rows in one transaction into two plain tables of its own, with rusqlite on one
+//! An axum handler reads the multipart body (multer, through the sqlx floor's reader), writes
+//! the file, and inserts a lead and its two mail rows in one transaction into two plain tables
+//! of its own, with rusqlite on one
 //! connection (SQLite: one writer at a time anyway) or tokio-postgres on as many connections
 //! as Intake's pool. The same durability as Intake (WAL, `synchronous=NORMAL`; PostgreSQL's
 //! defaults). Nothing of Intake's but the configuration is used, so the ratio to this server
@@ -19,7 +20,7 @@ use axum::{
     Json, Router,
     body::Body,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
 use serde_json::{Value, json};
@@ -92,32 +93,16 @@ async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, (StatusCode, String)> {
-    let bad = |e: String| (StatusCode::BAD_REQUEST, e);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let boundary = multer::parse_boundary(content_type).map_err(|e| bad(e.to_string()))?;
-    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
-    let (mut operations, mut file) = (None, None);
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.to_string()))? {
-        match field.name() {
-            Some("operations") => operations = Some(field.bytes().await.map_err(|e| bad(e.to_string()))?),
-            Some("map") => drop(field.bytes().await.map_err(|e| bad(e.to_string()))?),
-            _ => file = Some(field.bytes().await.map_err(|e| bad(e.to_string()))?),
-        }
-    }
-    let operations: Value = serde_json::from_slice(&operations.ok_or_else(|| bad("no operations".into()))?)
-        .map_err(|e| bad(e.to_string()))?;
-    let input = &operations["variables"]["input"];
-    let text = |name: &str| input[name].as_str().map(str::to_owned).ok_or_else(|| bad(format!("no {name}")));
-    let file = file.ok_or_else(|| bad("no file".into()))?;
+    let (input, file) = crate::floor::read_submission(&headers, body).await?;
     let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
 
     let key = format!("{}.pdf", Uuid::new_v4());
     tokio::fs::write(bare.dir.join(&key), &file).await.context("writing the file").map_err(internal)?;
     let lead = Lead {
         id: Uuid::now_v7().to_string(),
-        first_name: text("firstName")?,
-        last_name: text("lastName")?,
-        email: text("email")?,
+        first_name: input.first_name,
+        last_name: input.last_name,
+        email: input.email,
         key,
         size: file.len() as i64,
         now: chrono::Utc::now().to_rfc3339(),

@@ -14,6 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     routing::{get, post},
 };
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use serde::Deserialize;
@@ -37,10 +38,10 @@ struct Variables {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Input {
-    first_name: String,
-    last_name: String,
-    email: String,
+pub struct Input {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
 }
 
 pub async fn serve() -> anyhow::Result<()> {
@@ -63,6 +64,19 @@ async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, (StatusCode, String)> {
+    let (input, file) = read_submission(&headers, body).await?;
+    let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+
+    let key = format!("{}.pdf", Uuid::new_v4());
+    tokio::fs::write(floor.dir.join(&key), &file).await.context("writing the file").map_err(internal)?;
+    let lead = Lead { id: Uuid::now_v7(), input, key, size: file.len() as i64, now: Utc::now() };
+    insert(&floor.db, &lead).await.map_err(internal)?;
+    Ok(Json(json!({ "data": { "submitLead": { "id": lead.id, "status": "PENDING", "submittedAt": lead.now } } })))
+}
+
+/// The multipart `submitLead` request, read as the GraphQL multipart spec lays it out and
+/// nothing more: its input and its file. Both floors read it this way.
+pub async fn read_submission(headers: &HeaderMap, body: Body) -> Result<(Input, Bytes), (StatusCode, String)> {
     let bad = |e: String| (StatusCode::BAD_REQUEST, e);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(|e| bad(e.to_string()))?;
@@ -77,15 +91,7 @@ async fn submit(
     }
     let operations: Operations = serde_json::from_slice(&operations.ok_or_else(|| bad("no operations".into()))?)
         .map_err(|e| bad(e.to_string()))?;
-    let file = file.ok_or_else(|| bad("no file".into()))?;
-    let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
-
-    let key = format!("{}.pdf", Uuid::new_v4());
-    tokio::fs::write(floor.dir.join(&key), &file).await.context("writing the file").map_err(internal)?;
-    let lead =
-        Lead { id: Uuid::now_v7(), input: operations.variables.input, key, size: file.len() as i64, now: Utc::now() };
-    insert(&floor.db, &lead).await.map_err(internal)?;
-    Ok(Json(json!({ "data": { "submitLead": { "id": lead.id, "status": "PENDING", "submittedAt": lead.now } } })))
+    Ok((operations.variables.input, file.ok_or_else(|| bad("no file".into()))?))
 }
 
 struct Lead {

@@ -95,38 +95,14 @@ pub async fn settle(
     now: DateTime<Utc>,
     settings: &JobSettings,
 ) -> Result<Vec<JobState>, DbErr> {
-    use email_job::Column as C;
-    // One statement per mail, each through the primary key: with several ids and the state
-    // filter, SQLite (no statistics) read the `(state, run_at)` index instead, i.e. every
-    // queued mail including every reminder scheduled for later, while holding the write lock
-    // (the form's submissions fell from 1,250/s to 300/s behind it).
-    let mut settled_sent = std::collections::HashSet::new();
-    for (job, attempt) in attempts {
-        if !matches!(attempt, Attempt::Sent) {
-            continue;
-        }
-        let updated = email_job::Entity::update_many()
-            .col_expr(C::State, Expr::value(JobState::Sent))
-            .col_expr(C::SentAt, Expr::value(now))
-            .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(C::UpdatedAt, Expr::value(now))
-            .filter(C::Id.eq(job.id))
-            .filter(C::State.eq(JobState::Queued))
-            .exec(conn)
-            .await?
-            .rows_affected;
-        if updated == 1 {
-            settled_sent.insert(job.id);
-        }
-    }
     let mut states = Vec::with_capacity(attempts.len());
     let mut events = Vec::new();
     for (job, attempt) in attempts {
         let (state, event) = match attempt {
-            Attempt::Sent if settled_sent.contains(&job.id) => {
-                (JobState::Sent, Some(EventData::EmailSent(mail_of(job))))
-            }
-            Attempt::Sent => (JobState::Cancelled, None),
+            Attempt::Sent => match mark_sent(conn, job, now).await? {
+                true => (JobState::Sent, Some(EventData::EmailSent(mail_of(job)))),
+                false => (JobState::Cancelled, None),
+            },
             Attempt::Failed { error, permanent } => {
                 match mark_failed(conn, job, error, *permanent, now, settings).await? {
                     JobState::Cancelled => (JobState::Cancelled, None),
@@ -156,6 +132,26 @@ pub async fn settle(
 }
 
 const MAX_ERROR_CHARS: usize = 2000;
+
+/// Records the send; `false` when the job was cancelled while in flight. One statement per
+/// mail, through the primary key: with several ids and the state filter, SQLite (no
+/// statistics) read the `(state, run_at)` index instead, i.e. every queued mail including
+/// every reminder scheduled for later, while holding the write lock (the form's submissions
+/// fell from 1,250/s to 300/s behind it).
+async fn mark_sent(conn: &impl ConnectionTrait, job: &email_job::Model, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    use email_job::Column as C;
+    let updated = email_job::Entity::update_many()
+        .col_expr(C::State, Expr::value(JobState::Sent))
+        .col_expr(C::SentAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(job.id))
+        .filter(C::State.eq(JobState::Queued))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(updated == 1)
+}
 
 fn mail_of(job: &email_job::Model) -> Mail {
     Mail { job_id: job.id, recipient: job.recipient.clone(), attempt: job.attempts }
