@@ -660,6 +660,12 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_budget_is_read_in_bytes() {
+        assert_eq!(config(&[]).unwrap().read_cache_max_bytes, 32 * 1024 * 1024);
+        assert_eq!(config(&[("INTAKE_READ_CACHE_MAX_BYTES", "1048576")]).unwrap().read_cache_max_bytes, 1 << 20);
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_variable() {
         let err = config(&[
             ("INTAKE_ADDR", "nope"),
