@@ -22,6 +22,10 @@ pub trait Leased: EntityTrait {
     fn run_at() -> Self::Column;
     fn locked_until() -> Self::Column;
     fn attempts() -> Self::Column;
+    /// Rows due at the same time are taken in the order they were written (their ids are
+    /// UUIDv7): for webhook deliveries, whose receiver sees one endpoint's events in order.
+    /// Off elsewhere: SQLite then sorted every due mail instead of reading its index in order.
+    const IN_WRITING_ORDER: bool = false;
 }
 
 /// Takes up to `limit` rows due at `now` that also meet `only`, oldest due first, and leases
@@ -43,6 +47,9 @@ pub async fn claim<E: Leased>(
         .and_where(Expr::col(E::locked_until()).is_null().or(Expr::col(E::locked_until()).lte(now)))
         .order_by(E::run_at(), Order::Asc)
         .limit(limit);
+    if E::IN_WRITING_ORDER {
+        due.order_by(E::id(), Order::Asc);
+    }
     if conn.get_database_backend() == DatabaseBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
@@ -118,14 +125,16 @@ async fn renew<E: Leased>(conn: &impl ConnectionTrait, ids: &[Uuid], until: Date
 }
 
 macro_rules! leased {
-    ($($entity:ident),*) => {$(
+    ($($entity:ident $(in $order:ident)?),*) => {$(
         impl Leased for entity::$entity::Entity {
             fn id() -> Self::Column { entity::$entity::Column::Id }
             fn run_at() -> Self::Column { entity::$entity::Column::RunAt }
             fn locked_until() -> Self::Column { entity::$entity::Column::LockedUntil }
             fn attempts() -> Self::Column { entity::$entity::Column::Attempts }
+            $(const IN_WRITING_ORDER: bool = leased!(@$order);)?
         }
     )*};
+    (@writing_order) => { true };
 }
 
-leased!(email_job, webhook_delivery, deletion_job);
+leased!(email_job, webhook_delivery in writing_order, deletion_job);
