@@ -30,10 +30,11 @@ use std::process::ExitCode;
 use fixtures::Backend;
 
 const USAGE: &str =
-    "usage: bench all | submit | reads | uploads | cold-start | conflicts | scale | lists | memory | mail-drain [count] [concurrency]
+    "usage: bench all | submit | reads | uploads | cold-start | conflicts | scale | lists | memory [seconds] | mail-drain [count] [concurrency]
   BENCH_DATABASE_URL  a PostgreSQL server URL: also measure on PostgreSQL
   BENCH_SECONDS       length of each load run (default 20)
-  BENCH_SCALE_LEADS   leads seeded for `scale` and `lists` (default 1,000,000)";
+  BENCH_SCALE_LEADS   leads seeded for `scale` and `lists` (default 1,000,000)
+  BENCH_SERVER_ENV    NAME=value pairs, space-separated, for every server under test";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -64,7 +65,8 @@ fn report_error(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// The mixed load `memory` holds, whatever `BENCH_SECONDS` says: two minutes.
+/// The mixed load `memory` holds, whatever `BENCH_SECONDS` says: two minutes (`bench all`; a
+/// shorter run for a quick look is `bench memory 30`).
 const MEMORY_SECONDS: u64 = 120;
 
 async fn bench(args: Vec<String>) -> anyhow::Result<()> {
@@ -81,7 +83,7 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
         Some("conflicts") => conflicts::run(&Backend::available(), seconds).await?,
         Some("scale") => scale::run(&Backend::available(), seconds).await?,
         Some("lists") => lists::run(&Backend::available(), seconds).await?,
-        Some("memory") => memory::run(&Backend::available(), MEMORY_SECONDS).await?,
+        Some("memory") => memory::run(&Backend::available(), number(1, MEMORY_SECONDS as usize)? as u64).await?,
         Some("mail-drain") => mail_drain::run(&Backend::available(), number(1, 10_000)?, number(2, 8)?).await?,
         _ => anyhow::bail!("{USAGE}"),
     };

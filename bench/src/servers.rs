@@ -52,6 +52,8 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k, v)))
+            // Settings to compare by hand, e.g. `BENCH_SERVER_ENV="MALLOC_ARENA_MAX=8 INTAKE_READ_CACHE_MS=0"`.
+            .envs(extra_env())
             .env("INTAKE_ADDR", addr.to_string())
             .stdout(Stdio::null())
             .stderr(log)
@@ -123,4 +125,10 @@ async fn ready(addr: SocketAddr) -> bool {
     }
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await.is_ok() && &head[9..12] == b"200"
+}
+
+/// `BENCH_SERVER_ENV`: space-separated `NAME=value` pairs given to every server under test.
+fn extra_env() -> Vec<(String, String)> {
+    let pairs = std::env::var("BENCH_SERVER_ENV").unwrap_or_default();
+    pairs.split_whitespace().filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect()
 }
