@@ -85,6 +85,7 @@ pub async fn run() -> ExitCode {
 /// `run` with the arguments given (the first is the program name); the benchmarks start Intake
 /// through it, so that they measure the code they were built with.
 pub async fn run_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    crate::app::memory::tune_allocator();
     let cli = Cli::parse_from(args);
     if let Command::Schema = cli.command {
         print!("{}", crate::web::graphql::sdl());

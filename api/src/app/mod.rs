@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod config;
 pub mod health_probe;
+pub mod memory;
 pub mod startup;
 pub mod telemetry;

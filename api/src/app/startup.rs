@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     accounts::{service::Accounts, tokens::TokenKeys, users},
     app::config::Config,
+    app::memory,
     infra::{
         announce::Announcer,
         db,
@@ -105,6 +106,7 @@ impl Application {
              Authorization: Bearer <accessToken>"
         );
         let stop = CancellationToken::new();
+        let trimmer = memory::spawn_trimmer(stop.child_token());
         let worker = self.run_worker.then(|| tokio::spawn(self.state.worker().run(stop.child_token())));
         let retention = self.run_worker.then(|| tokio::spawn(self.state.retention(stop.child_token())));
         let webhooks = self.run_worker.then(|| tokio::spawn(self.state.dispatcher().run(stop.child_token())));
@@ -140,7 +142,7 @@ impl Application {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        for task in [retention, webhooks].into_iter().flatten() {
+        for task in [retention, webhooks, Some(trimmer)].into_iter().flatten() {
             let _ = task.await;
         }
         if let Some(live) = live {
@@ -235,6 +237,7 @@ pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Sen
     let worker: Worker = state.worker();
     let dispatcher = state.dispatcher();
     let stop = CancellationToken::new();
+    let trimmer = memory::spawn_trimmer(stop.child_token());
     let task = tokio::spawn(worker.run(stop.child_token()));
     let retention = tokio::spawn(state.retention(stop.child_token()));
     let webhooks = tokio::spawn(dispatcher.run(stop.child_token()));
@@ -244,6 +247,7 @@ pub async fn run_worker(config: Config, shutdown: impl Future<Output = ()> + Sen
     task.await.context("mail worker")?;
     retention.await.context("retention sweep")?;
     webhooks.await.context("webhook deliveries")?;
+    trimmer.await.context("heap trimmer")?;
     Ok(())
 }
 
