@@ -216,32 +216,24 @@ fn s3_builder(settings: &S3Settings) -> AmazonS3Builder {
     builder
 }
 
-/// True when `cause` says the object store could not be reached (refused, reset, timed out),
-/// not that it answered with an error: the same request may succeed in a moment.
+/// True when this one cause says the object store could not be reached (refused, reset, timed
+/// out), not that it answered with an error: the same request may succeed in a moment. The
+/// caller walks the chain of causes.
 pub fn is_unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};
     use std::io::ErrorKind;
-    let mut next = Some(cause);
-    while let Some(e) = next {
-        if let Some(http) = e.downcast_ref::<HttpError>()
-            && matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted)
-        {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                ErrorKind::ConnectionRefused
-                    | ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::NotConnected
-                    | ErrorKind::TimedOut
-                    | ErrorKind::BrokenPipe
-            )
-        {
-            return true;
-        }
-        next = e.source();
+    if let Some(http) = cause.downcast_ref::<HttpError>() {
+        return matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted);
     }
-    false
+    cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::NotConnected
+                | ErrorKind::TimedOut
+                | ErrorKind::BrokenPipe
+        )
+    })
 }
