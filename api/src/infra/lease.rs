@@ -62,7 +62,6 @@ pub async fn claim<E: Leased>(
 }
 
 /// The rows a worker holds: claimed and not settled yet.
-#[derive(Default)]
 pub struct Held(Mutex<HashSet<Uuid>>);
 
 impl Held {
