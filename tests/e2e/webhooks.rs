@@ -29,6 +29,7 @@ on_both_backends!(
     a_gone_endpoint_is_deactivated_and_a_silent_one_delays_nothing,
     private_addresses_are_refused_unless_allowed,
     a_delivery_is_dead_when_its_attempts_run_out,
+    deliveries_due_together_are_claimed_in_writing_order,
 );
 
 #[derive(Clone, Debug)]
@@ -334,4 +335,48 @@ async fn a_delivery_is_dead_when_its_attempts_run_out(backend: Backend) {
     );
     assert_eq!(dispatcher.deliver_due(later(Duration::from_secs(86_400))).await.unwrap(), Default::default());
     assert_eq!(receiver.received().len(), 2, "nothing after it is dead");
+}
+
+/// Two deliveries of one endpoint due at the same instant are taken in the order they were
+/// written (their UUIDv7 ids), so its receiver sees them in order. The later one is inserted
+/// first, so that the table's own order would give it first.
+async fn deliveries_due_together_are_claimed_in_writing_order(backend: Backend) {
+    use api::infra::lease;
+    use entity::webhook_delivery::{self, DeliveryState};
+    use sea_orm::{ActiveModelTrait, Condition, IntoActiveModel};
+
+    let app = open_app(backend).await;
+    let admin = app.admin_token().await;
+    let lead = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await.parse().unwrap();
+    let (_receiver, url) = Receiver::start("127.0.0.1").await;
+    let (endpoint, _) = create(&app, &admin, &url, json!(["LEAD_STATUS_CHANGED"])).await;
+    let now = api::infra::clock::now();
+    let delivery = |id| webhook_delivery::Model {
+        id,
+        endpoint_id: endpoint.parse().unwrap(),
+        lead_id: lead,
+        event: "LEAD_STATUS_CHANGED".into(),
+        occurred_at: now,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        run_at: now,
+        locked_until: None,
+        response_status: None,
+        last_error: None,
+        created_at: now,
+        delivered_at: None,
+    };
+    let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    assert!(first < second);
+    for id in [second, first] {
+        delivery(id).into_active_model().insert(&app.state.db).await.unwrap();
+    }
+    let mut claimed = Vec::new();
+    for _ in 0..2 {
+        let rows = lease::claim::<webhook_delivery::Entity>(&app.state.db, Condition::all(), now, lease::LEASE, 1)
+            .await
+            .unwrap();
+        claimed.extend(rows.into_iter().map(|row| row.id));
+    }
+    assert_eq!(claimed, [first, second], "claimed in the order written");
 }
