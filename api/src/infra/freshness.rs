@@ -51,6 +51,9 @@ pub struct Recent<K: Hash + Eq, V> {
 struct Kept<K: Hash + Eq, V> {
     entries: LruCache<K, (V, ReadAt, usize)>,
     weight: usize,
+    /// The highest change count any kept value was read at. Counts only grow, so a value read
+    /// at a lower one can never be served again.
+    newest: u64,
 }
 
 impl<K: Hash + Eq, V: Clone> Recent<K, V> {
@@ -61,7 +64,7 @@ impl<K: Hash + Eq, V: Clone> Recent<K, V> {
 
     /// Values whose weights add up to at most `budget`; one heavier than that is not kept.
     pub fn weighed(max_age: Duration, budget: usize, weigh: fn(&K, &V) -> usize) -> Self {
-        Self { max_age, budget, weigh, kept: Mutex::new(Kept { entries: LruCache::unbounded(), weight: 0 }) }
+        Self { max_age, budget, weigh, kept: Mutex::new(Kept { entries: LruCache::unbounded(), weight: 0, newest: 0 }) }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -92,6 +95,16 @@ impl<K: Hash + Eq, V: Clone> Recent<K, V> {
             return;
         }
         let mut kept = self.kept.lock().expect("not poisoned");
+        // Under steady writes every kept value goes stale within moments; left to the budget
+        // they would hold it full of answers nobody can be given (tens of MiB).
+        if read.changes < kept.newest {
+            return;
+        }
+        if read.changes > kept.newest {
+            kept.entries.clear();
+            kept.weight = 0;
+            kept.newest = read.changes;
+        }
         if let Some((_, (_, _, replaced))) = kept.entries.push(key, (value, read, weight)) {
             kept.weight -= replaced;
         }
@@ -168,5 +181,21 @@ mod tests {
         assert!(recent.get(&4, freshness.now()).is_none(), "heavier than the whole budget");
         recent.put(1, vec![0; 10], freshness.now());
         assert_eq!(recent.kept.lock().unwrap().weight, 50, "a replaced value gives its weight back");
+    }
+
+    #[test]
+    fn a_change_gives_back_the_room_of_everything_read_before_it() {
+        let freshness = Freshness::default();
+        let recent: Recent<u32, Vec<u8>> = Recent::weighed(Duration::from_secs(60), 100, |_, v| v.len());
+        let before = freshness.now();
+        recent.put(1, vec![0; 40], before);
+        recent.put(2, vec![0; 40], before);
+        freshness.changed();
+        recent.put(3, vec![0; 10], freshness.now());
+        let kept = recent.kept.lock().unwrap();
+        assert_eq!((kept.entries.len(), kept.weight), (1, 10), "only the value read after the change is kept");
+        drop(kept);
+        recent.put(4, vec![0; 10], before);
+        assert_eq!(recent.kept.lock().unwrap().entries.len(), 1, "a value read before a known change is not kept");
     }
 }
