@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use entity::{lead, user};
+use entity::{email_job, lead, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::{Value, json};
 
@@ -20,7 +20,8 @@ on_both_backends!(
     repeated_queries_are_served_from_memory_until_a_change,
     changes_made_behind_its_back_show_within_the_age_limit,
     replicas_hear_each_others_changes,
-    kept_answers_stay_within_their_byte_budget
+    kept_answers_stay_within_their_byte_budget,
+    the_staff_told_of_a_lead_follow_account_changes_at_once
 );
 
 const LIST: &str = "{ leads(first: 20) { edges { node { id firstName status } } } }";
@@ -186,4 +187,38 @@ async fn kept_answers_stay_within_their_byte_budget(backend: Backend) {
     assert_eq!(statements(), before, "the newer answer was kept");
     app.graphql(LIST, json!({}), Some(&alex)).await;
     assert!(statements() > before, "the first answer should have made room for the second");
+}
+
+/// Who is notified of a new lead is remembered between submissions, but an account created or
+/// deactivated through Intake counts from the very next submission, well within the age limit.
+async fn the_staff_told_of_a_lead_follow_account_changes_at_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.read_cache_max_age = Duration::from_secs(3600)).await;
+    let (alex_id, _) = app.attorney_with_id("alex@firm.test").await;
+    let notified = |id: String| {
+        let db = app.state.db.clone();
+        async move {
+            let mut to: Vec<String> = email_job::Entity::find()
+                .filter(email_job::Column::LeadId.eq(id.parse::<uuid::Uuid>().unwrap()))
+                .filter(email_job::Column::Kind.eq(email_job::EmailKind::LeadNotification))
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|job| job.recipient)
+                .collect();
+            to.sort();
+            to
+        }
+    };
+    let first = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    assert_eq!(notified(first).await, ["alex@firm.test"]);
+    app.attorney("bea@firm.test").await;
+    let after_create = app.submit_id(lead_input("Mary", "Jackson", "mary@example.com")).await;
+    assert_eq!(notified(after_create).await, ["alex@firm.test", "bea@firm.test"]);
+
+    let admin = app.admin_token().await;
+    let deactivate = "mutation($id: ID!) { updateUser(id: $id, input: { active: false }) { active } }";
+    assert!(app.graphql(deactivate, json!({ "id": alex_id }), Some(&admin)).await["errors"].is_null());
+    let after_deactivate = app.submit_id(lead_input("Annie", "Easley", "annie@example.com")).await;
+    assert_eq!(notified(after_deactivate).await, ["bea@firm.test"]);
 }

@@ -7,6 +7,11 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
@@ -117,6 +122,45 @@ pub async fn authenticate(
     match user {
         Some(user) if matches && user.active => Ok(user),
         _ => Err(AppError::Unauthenticated("wrong email or password".into())),
+    }
+}
+
+/// The active accounts' roles and addresses, which every submission's mails need: read again
+/// once any account changes (here or, on PostgreSQL, in any process) and at least every
+/// `max_age`, which bounds a change no announcement covers (the CLI, a second process on
+/// SQLite). Saves a query per submission.
+#[derive(Clone)]
+pub struct StaffDirectory {
+    accounts: watch::Receiver<u64>,
+    max_age: Duration,
+    kept: Arc<Mutex<Option<KeptStaff>>>,
+}
+
+struct KeptStaff {
+    /// The accounts' change count when it was read.
+    version: u64,
+    at: Instant,
+    staff: Arc<[(Role, String)]>,
+}
+
+impl StaffDirectory {
+    pub fn new(announcer: &Announcer, max_age: Duration) -> Self {
+        Self { accounts: announcer.accounts(), max_age, kept: Arc::default() }
+    }
+
+    /// As `active_staff_emails`.
+    pub async fn active(&self, db: &impl ConnectionTrait) -> Result<Arc<[(Role, String)]>, DbErr> {
+        // Noted before reading: a change committed while it is read makes it stale at once.
+        let (version, at) = (*self.accounts.borrow(), Instant::now());
+        if let Some(kept) = self.kept.lock().expect("not poisoned").as_ref()
+            && kept.version == version
+            && kept.at.elapsed() < self.max_age
+        {
+            return Ok(kept.staff.clone());
+        }
+        let staff: Arc<[(Role, String)]> = active_staff_emails(db).await?.into();
+        *self.kept.lock().expect("not poisoned") = Some(KeptStaff { version, at, staff: staff.clone() });
+        Ok(staff)
     }
 }
 

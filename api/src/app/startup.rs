@@ -197,6 +197,7 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
         storage: storage.clone(),
         writer: lead_writer.clone(),
         announcer: announcer.clone(),
+        staff: users::StaffDirectory::new(&announcer, config.read_cache_max_age),
         links: links.clone(),
         mail_copies: mailer.copies(),
         settings: Arc::new(LeadSettings {

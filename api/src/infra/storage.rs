@@ -47,7 +47,7 @@ const CHUNK: usize = 256 * 1024;
 /// S3 parts must be at least 5 MiB (but for the last); four go out at once, for speed.
 const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 const S3_PARTS_IN_FLIGHT: usize = 4;
-/// Files up to this size are read into memory and stored in one put.
+/// Files up to this size are read into memory and stored in one put (S3).
 const SINGLE_PUT_MAX: u64 = 256 * 1024;
 
 /// A spooled upload on its way into the store.
@@ -59,7 +59,7 @@ pub enum Content {
 impl Content {
     /// Takes the first `size` bytes of `file`, reading them into memory if they are few
     /// (blocking I/O: call it off the async threads).
-    pub fn from_spooled(mut file: std::fs::File, size: u64) -> std::io::Result<Self> {
+    fn from_spooled(mut file: std::fs::File, size: u64) -> std::io::Result<Self> {
         use std::io::{Read, Seek, SeekFrom};
         if size > SINGLE_PUT_MAX {
             return Ok(Self::File { file, size });
@@ -115,6 +115,16 @@ impl Storage {
             Arc::new(PrefixStore::new(client, settings.prefix.as_str()))
         };
         Ok(Self { store, local_root: None })
+    }
+
+    /// The first `size` bytes of a spooled upload, made ready for this store (blocking I/O:
+    /// call it off the async threads). The local disk takes every file from the spool by a
+    /// kernel copy; reading it into memory first cost a copy more per submission.
+    pub fn content(&self, file: std::fs::File, size: u64) -> std::io::Result<Content> {
+        if self.local_root.is_some() {
+            return Ok(Content::File { file, size });
+        }
+        Content::from_spooled(file, size)
     }
 
     /// Stores a spooled upload: a small one in one put, a larger one copied by the kernel

@@ -1,5 +1,5 @@
 //! What the lead functions need, and nothing more: the database, the résumé store, the
-//! group-commit writer, the announcer, download links, the mail copies an erasure removes, and the
+//! group-commit writer, the announcer, the staff to notify, download links, the mail copies an erasure removes, and the
 //! few settings they read.
 
 use std::{sync::Arc, time::Duration};
@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use super::privacy::retention::RetentionPeriod;
 use super::{deadline::DeadlineSettings, file_links::FileLinks, writer::LeadWriter};
+use crate::accounts::users::StaffDirectory;
 use crate::infra::{announce::Announcer, mail::MailCopies, storage::Storage};
 
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct Leads {
     pub storage: Storage,
     pub writer: LeadWriter,
     pub announcer: Announcer,
+    /// Who is told of new leads.
+    pub staff: StaffDirectory,
     pub links: Arc<FileLinks>,
     /// The file transport's `.eml` copies, which an erasure removes.
     pub mail_copies: MailCopies,

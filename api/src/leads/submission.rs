@@ -18,7 +18,7 @@ use crate::{
     error::AppError,
     infra::clock,
     infra::mail::messages::{ConflictMail, EarlierLead, LeadMail},
-    infra::storage::Content,
+    infra::storage::{Content, Storage},
     infra::validate,
     leads::attribution::{self, Attribution},
     leads::conflicts::{
@@ -211,8 +211,10 @@ async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<O
 pub(crate) async fn store_resume(leads: &Leads, upload: ResumeUpload) -> Result<ResumeFile, AppError> {
     let limit = leads.settings.max_upload_bytes;
     let ResumeUpload { file_name, file } = upload;
-    let (kind, content) =
-        tokio::task::spawn_blocking(move || inspect(file, limit)).await.context("inspecting the résumé")??;
+    let storage = leads.storage.clone();
+    let (kind, content) = tokio::task::spawn_blocking(move || inspect(&storage, file, limit))
+        .await
+        .context("inspecting the résumé")??;
     let size_bytes = content.size() as i64;
     let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
     leads.storage.put(&key, content).await.context("storing the résumé")?;
@@ -233,7 +235,7 @@ pub(crate) async fn discard_resume(leads: &Leads, key: &str) {
 
 /// Size and type checks on the spooled file, then the file made ready to store: blocking I/O,
 /// done in one go so that a submission leaves the async threads once.
-fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, Content), AppError> {
+fn inspect(storage: &Storage, mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, Content), AppError> {
     let size = file.metadata().context("reading the spooled résumé")?.len();
     if size == 0 {
         return Err(AppError::bad_input("resume", "is empty; choose the file again"));
@@ -242,7 +244,7 @@ fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, C
         return Err(AppError::FileTooLarge { limit_bytes: limit });
     }
     match resume::detect(&mut file).context("reading the spooled résumé")? {
-        Ok(kind) => Ok((kind, Content::from_spooled(file, size).context("reading the spooled résumé")?)),
+        Ok(kind) => Ok((kind, storage.content(file, size).context("reading the spooled résumé")?)),
         Err(detected) => Err(AppError::UnsupportedFileType { detected }),
     }
 }
@@ -253,7 +255,7 @@ async fn insert_with_jobs(
     earlier: Option<&lead::Model>,
     finding: &Finding,
 ) -> Result<(), DbErr> {
-    let staff = users::active_staff_emails(&leads.db).await?;
+    let staff = leads.staff.active(&leads.db).await?;
     let attorneys = recipients_among(&staff, leads.settings.notify.as_deref());
     if attorneys.is_empty() {
         tracing::warn!(lead = %row.id, "no active attorney or admin to notify of a new lead");
