@@ -127,8 +127,8 @@ impl Storage {
         Content::from_spooled(file, size)
     }
 
-    /// Stores a spooled upload: a small one in one put, a larger one copied by the kernel
-    /// (disk) or in parts (S3), never holding it whole in memory.
+    /// Stores a spooled upload under a new key: a small one in one put, a larger one copied by
+    /// the kernel (disk) or in parts (S3), never holding it whole in memory.
     pub async fn put(&self, key: &str, content: Content) -> anyhow::Result<()> {
         let path = Path::parse(key)?;
         let file = match content {
@@ -198,12 +198,24 @@ fn copy_into_place(mut file: std::fs::File, size: u64, target: &FsPath) -> anyho
     use std::io::{Read, Seek, SeekFrom};
     let dir = target.parent().context("a résumé key names a file")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut staged = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
-    file.seek(SeekFrom::Start(0))?;
-    let copied = std::io::copy(&mut file.take(size), staged.as_file_mut())?;
-    anyhow::ensure!(copied == size, "the spooled upload ended after {copied} of {size} bytes");
-    staged.persist(target).with_context(|| format!("moving the résumé to {}", target.display()))?;
-    Ok(())
+    // Written in place, not staged and renamed: the key is new and no lead names it before
+    // this write succeeds, so nobody can read it half written. A rename took the directory's
+    // lock a second time, and concurrent submissions queued on it (BENCHMARKS.md).
+    let mut placed = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(target)
+        .with_context(|| format!("creating {}", target.display()))?;
+    let copied = file.seek(SeekFrom::Start(0)).and_then(|_| std::io::copy(&mut file.take(size), &mut placed));
+    let written = match copied {
+        Ok(copied) if copied == size => Ok(()),
+        Ok(copied) => Err(anyhow::anyhow!("the spooled upload ended after {copied} of {size} bytes")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("writing {}", target.display()))),
+    };
+    if written.is_err() {
+        let _ = std::fs::remove_file(target);
+    }
+    written
 }
 
 fn s3_builder(settings: &S3Settings) -> AmazonS3Builder {
