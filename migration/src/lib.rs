@@ -14,6 +14,7 @@ mod m20261129_000009_personal_data;
 mod m20261130_000010_integrations;
 mod m20261130_000011_bounded_lookups;
 mod m20261130_000012_list_indexes;
+mod m20261130_000013_unlogged_rate_limits;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_integrations::Migration),
             Box::new(m20261130_000011_bounded_lookups::Migration),
             Box::new(m20261130_000012_list_indexes::Migration),
+            Box::new(m20261130_000013_unlogged_rate_limits::Migration),
         ]
     }
 }
