@@ -96,12 +96,15 @@ impl Answers {
         if !single.errors.is_empty() || !single.http_headers.is_empty() || single.cache_control.value().is_some() {
             return None;
         }
-        // Exactly as long as the text: a vector grown by doubling would keep up to twice what
-        // the byte budget counts, for as long as the answer is kept.
-        let body = Bytes::from(serde_json::to_vec(response).ok()?.into_boxed_slice());
-        if body.len() <= MAX_ANSWER_BYTES {
-            self.recent.put(key, body.clone(), read);
+        let text = serde_json::to_vec(response).ok()?;
+        if text.len() > MAX_ANSWER_BYTES {
+            return Some(Bytes::from(text));
         }
+        // Exactly as long as the text: a vector grown by doubling would keep up to twice what
+        // the byte budget counts, for as long as the answer is kept. (Only a kept answer is
+        // worth the copy that shrinking may take.)
+        let body = Bytes::from(text.into_boxed_slice());
+        self.recent.put(key, body.clone(), read);
         Some(body)
     }
 }
