@@ -25,8 +25,8 @@ pub enum ErrorCode {
     LegalHold,
     /// The lead's personal data was erased: only its tombstone is left, and it cannot change.
     LeadErased,
-    /// The database or the object store cannot be reached just now: retry after `retryAfter`
-    /// seconds (HTTP: 503 with `Retry-After`).
+    /// The database or the object store cannot be reached, or the résumé disk is full, just
+    /// now: retry after `retryAfter` seconds (HTTP: 503 with `Retry-After`).
     ServiceUnavailable,
 }
 
@@ -76,7 +76,7 @@ pub enum AppError {
     LegalHold(String),
     #[error("the lead's personal data was erased; only its record of existence is left and it cannot be changed")]
     LeadErased,
-    #[error("the {what} cannot be reached just now; nothing was lost, try again in {retry_after_secs} seconds")]
+    #[error("the {what} is not available just now; nothing was lost, try again in {retry_after_secs} seconds")]
     Unavailable { what: &'static str, retry_after_secs: u64 },
     /// Anything the client cannot fix. The cause is logged; the client sees a generic message.
     #[error(transparent)]
@@ -88,14 +88,14 @@ pub enum AppError {
 pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
 
 impl From<anyhow::Error> for AppError {
-    /// A database or object store that cannot be reached is said so, with a wait, wherever in
+    /// A database or object store that cannot be reached (or a full disk) is said so, with a wait, wherever in
     /// the chain of causes it shows.
     fn from(e: anyhow::Error) -> Self {
         let what = e.chain().find_map(|cause| {
             if let Some(db) = cause.downcast_ref::<sea_orm::DbErr>() {
                 return crate::infra::db::is_unreachable(db).then_some("database");
             }
-            crate::infra::storage::is_unreachable(cause).then_some("file store")
+            crate::infra::storage::is_unavailable(cause).then_some("file store")
         });
         match what {
             Some(what) => {

@@ -24,7 +24,8 @@ on_both_backends!(
     serve_killed_under_submissions_sends_every_mail_within_45_seconds,
     a_renewed_lease_is_not_taken_over,
     a_dead_workers_batch_is_finished_by_the_other,
-    a_database_outage_answers_service_unavailable_and_loses_nothing
+    a_database_outage_answers_service_unavailable_and_loses_nothing,
+    a_full_disk_answers_service_unavailable_and_leaves_nothing_half_written
 );
 
 /// A test must end its wait for what the design promises: 45 s after a worker is up.
@@ -376,4 +377,51 @@ async fn a_database_outage_answers_service_unavailable_and_loses_nothing(backend
         .await
         .unwrap();
     assert_eq!(leads, 1, "a retried submission makes one lead");
+}
+
+/// Unmounts the small disk when the test ends, however it ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk is an outage of the file store: the submission answers SERVICE_UNAVAILABLE with
+/// a wait (HTTP 503, `Retry-After`), no lead, no mail and no half-written file are left, and
+/// once the résumé fits the same form goes through. The disk is a 64 KiB tmpfs, which takes
+/// root to mount (CI runs as root); without it the test says loudly that it skipped.
+async fn a_full_disk_answers_service_unavailable_and_leaves_nothing_half_written(backend: Backend) {
+    let disk = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(disk.path()).status();
+    if !mounted.is_ok_and(|status| status.success()) {
+        eprintln!("SKIPPED a_full_disk_answers_service_unavailable_…: mounting a 64 KiB tmpfs takes root");
+        return;
+    }
+    let _unmount = Unmount(disk.path().to_owned());
+    let uploads = disk.path().join("uploads");
+    let app = TestApp::spawn_with(backend, |c| {
+        c.storage = api::infra::storage::StorageSettings::Local(uploads.clone());
+    })
+    .await;
+    let too_large = [PDF, &vec![b' '; 200 * 1024]].concat();
+    let form = submit_form(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", too_large);
+    let response = app.client.post(format!("{}/graphql", app.address)).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 503, "the transport says it too");
+    assert!(response.headers().get("retry-after").is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("file store") && message.contains("try again"), "{message}");
+    assert_eq!(entity::lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 0);
+    let resumes = uploads.join("resumes");
+    let left: Vec<_> =
+        std::fs::read_dir(&resumes).map(|dir| dir.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no half-written résumé is left: {left:?}");
+
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    assert!(!id.is_empty());
+    assert_eq!(entity::lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
 }

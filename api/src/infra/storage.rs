@@ -191,8 +191,8 @@ impl Storage {
 }
 
 /// Copies the spooled upload to `target` inside the kernel (`copy_file_range`/`sendfile`), so
-/// no upload passes through the server's memory, and renames it into place so a reader never
-/// sees half a file. (Through object_store in 256 KiB parts, 64 uploads of 5 MB at once went
+/// no upload passes through the server's memory; a failed copy (a full disk) leaves no file
+/// behind. (Through object_store in 256 KiB parts, 64 uploads of 5 MB at once went
 /// 25 % slower and peaked 25 MiB higher; BENCHMARKS.md.)
 fn copy_into_place(mut file: std::fs::File, size: u64, target: &FsPath) -> anyhow::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
@@ -239,9 +239,10 @@ fn s3_builder(settings: &S3Settings) -> AmazonS3Builder {
 }
 
 /// True when this one cause says the object store could not be reached (refused, reset, timed
-/// out), not that it answered with an error: the same request may succeed in a moment. The
+/// out) or the local disk is full, not that it answered with an error: the same request may
+/// succeed once the store is back or room is made, and nothing stored is lost meanwhile. The
 /// caller walks the chain of causes.
-pub fn is_unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
+pub fn is_unavailable(cause: &(dyn std::error::Error + 'static)) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};
     use std::io::ErrorKind;
     if let Some(http) = cause.downcast_ref::<HttpError>() {
@@ -256,6 +257,8 @@ pub fn is_unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
                 | ErrorKind::NotConnected
                 | ErrorKind::TimedOut
                 | ErrorKind::BrokenPipe
+                | ErrorKind::StorageFull
+                | ErrorKind::QuotaExceeded
         )
     })
 }
