@@ -21,7 +21,8 @@ on_both_backends!(
     changes_made_behind_its_back_show_within_the_age_limit,
     replicas_hear_each_others_changes,
     kept_answers_stay_within_their_byte_budget,
-    the_staff_told_of_a_lead_follow_account_changes_at_once
+    the_staff_told_of_a_lead_follow_account_changes_at_once,
+    a_remembered_sign_in_outlives_submissions_but_not_account_changes
 );
 
 const LIST: &str = "{ leads(first: 20) { edges { node { id firstName status } } } }";
@@ -221,4 +222,33 @@ async fn the_staff_told_of_a_lead_follow_account_changes_at_once(backend: Backen
     assert!(app.graphql(deactivate, json!({ "id": alex_id }), Some(&admin)).await["errors"].is_null());
     let after_deactivate = app.submit_id(lead_input("Annie", "Easley", "annie@example.com")).await;
     assert_eq!(notified(after_deactivate).await, ["bea@firm.test"]);
+}
+
+/// The account behind a token is remembered across changes to leads (a stream of submissions
+/// would otherwise send every signed-in request back to the database), and read again on the
+/// next request after any change to accounts or sign-ins. With a one-hour age limit, an
+/// account deactivated by hand (behind Intake's back) is still served until such a change.
+async fn a_remembered_sign_in_outlives_submissions_but_not_account_changes(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.read_cache_max_age = Duration::from_secs(3600)).await;
+    let (alex_id, alex) = app.attorney_with_id("alex@firm.test").await;
+    let me = "{ me { email } }";
+    assert_eq!(app.graphql(me, json!({}), Some(&alex)).await["data"]["me"]["email"], "alex@firm.test");
+    app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let before = app.state.statements.load(Ordering::SeqCst);
+    let again = app.graphql("{ me { email role } }", json!({}), Some(&alex)).await;
+    assert_eq!(again["data"]["me"]["email"], "alex@firm.test", "{again}");
+    assert_eq!(app.state.statements.load(Ordering::SeqCst), before, "the account was read again after a submission");
+
+    let mut by_hand = user::Entity::find_by_id(alex_id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    by_hand.active = Set(false);
+    by_hand.update(&app.state.db).await.unwrap();
+    app.submit_id(lead_input("Grace", "Hopper", "grace@example.com")).await;
+    assert!(!refused(&app.graphql(me, json!({}), Some(&alex)).await), "remembered, as the age limit allows");
+    app.attorney("bea@firm.test").await;
+    assert!(refused(&app.graphql(me, json!({}), Some(&alex)).await), "an account change reads it again");
 }

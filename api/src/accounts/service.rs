@@ -17,6 +17,7 @@ pub struct Accounts {
     pub limits: Arc<Limits>,
     pub announcer: Announcer,
     /// Accounts of recent requests' tokens (by account and sign-in), so that a busy client is
-    /// not looked up each time.
+    /// not looked up each time. Read at the accounts' change count (`Announcer::accounts`),
+    /// not the process's: a submission, which changes leads, leaves them current.
     pub signed_in: Arc<Recent<(Uuid, Uuid), user::Model>>,
 }

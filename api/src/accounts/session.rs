@@ -37,7 +37,7 @@ const NOT_FOR_KEYS: &str = "an API key cannot do this; sign in as a user";
 
 impl Session {
     /// Reads the header value (if any); see `account`.
-    pub async fn resolve(header: Option<&str>, accounts: &Accounts, read: ReadAt) -> Result<Self, AppError> {
+    pub async fn resolve(header: Option<&str>, accounts: &Accounts) -> Result<Self, AppError> {
         let Some(header) = header else {
             return Ok(Self::Anonymous);
         };
@@ -50,7 +50,7 @@ impl Session {
                 None => Self::RejectedKey,
             });
         }
-        Ok(match account(token.trim(), accounts, read).await? {
+        Ok(match account(token.trim(), accounts).await? {
             Some((_, user)) => Self::User(user),
             None => Self::Rejected,
         })
@@ -168,14 +168,12 @@ impl<'a> Admin<'a> {
 /// signature is not enough: the account must still exist and be active, the token must carry
 /// its current session version (a password change or deactivation ends older tokens), its
 /// sign-in must not have ended (logout, a reused refresh token), and the account's current
-/// role, not the token's, applies. The account is read again once anything has changed (see
-/// `freshness.rs`); `read` is taken before anything the caller goes on to read, so that an
-/// account changed meanwhile is not remembered as current.
-pub async fn account(
-    token: &str,
-    accounts: &Accounts,
-    read: ReadAt,
-) -> Result<Option<(Claims, user::Model)>, AppError> {
+/// role, not the token's, applies. The account is read again once any account or sign-in has
+/// changed, here or (on PostgreSQL) in any process, and at least every `INTAKE_READ_CACHE_MS`
+/// (see `freshness.rs`); the count is taken before reading, so that an account changed
+/// meanwhile is not remembered as current.
+pub async fn account(token: &str, accounts: &Accounts) -> Result<Option<(Claims, user::Model)>, AppError> {
+    let read = ReadAt::counting(accounts.announcer.accounts_version());
     let claims = match accounts.tokens.verify(token) {
         Ok(claims) => claims,
         Err(why) => {

@@ -92,6 +92,11 @@ impl Announcer {
         self.accounts.subscribe()
     }
 
+    /// How many times accounts or sign-ins have changed, as `accounts` counts them.
+    pub fn accounts_version(&self) -> u64 {
+        *self.accounts.borrow()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<LeadChange> {
         self.local.subscribe()
     }

@@ -29,6 +29,14 @@ pub struct ReadAt {
     at: Instant,
 }
 
+impl ReadAt {
+    /// A read at `changes` of a narrower count than the process's (say, the accounts'), for
+    /// values that depend on nothing else: they outlive changes of other kinds.
+    pub fn counting(changes: u64) -> Self {
+        ReadAt { changes, at: Instant::now() }
+    }
+}
+
 impl Freshness {
     pub fn changed(&self) {
         self.changes.fetch_add(1, Ordering::AcqRel);

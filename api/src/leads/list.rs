@@ -8,7 +8,7 @@ use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
+    sea_query::{Alias, Expr, ExprTrait, Func, IntoIden, LikeExpr, Query, SelectStatement, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -102,29 +102,20 @@ pub async fn list(
     }
     // Going backwards is going forwards in the reverse order, then turning the page around.
     let descending = order.descending != backwards;
-    let text_index = text_index_pays(db, &filter).await?;
-    let mut select = filtered(&filter, db.get_database_backend(), text_index);
+    let mut past = filtered(&filter);
     if let Some((arg, cursor)) = cursor {
         let position = Cursor::decode(cursor, order.field).map_err(|message| AppError::bad_input(arg, message))?;
-        select = select.filter(beyond(&position, order.field, descending));
+        past = past.filter(beyond(&position, order.field, descending));
     }
-    let direction = if descending { Order::Desc } else { Order::Asc };
-    // The page's ids first, then their rows: the ids come from the filter's own index alone
-    // (PostgreSQL otherwise preferred walking the creation-time index, which follows the
-    // table's order, past every lead of the wrong kind: 30 ms instead of 0.1 at a million).
-    let page = select
-        .select_only()
-        .column(lead::Column::Id)
-        .order_by(sort_key(order.field), direction.clone())
-        .order_by(lead::Column::Id, direction.clone())
-        .limit(size as u64 + 1)
-        .into_query();
-    let mut leads = lead::Entity::find()
-        .filter(lead::Column::Id.in_subquery(page))
-        .order_by(sort_key(order.field), direction.clone())
-        .order_by(lead::Column::Id, direction)
-        .all(db)
-        .await?;
+    let page = Page {
+        field: order.field,
+        direction: if descending { Order::Desc } else { Order::Asc },
+        rows: size as u64 + 1,
+    };
+    let mut leads = match &filter.search {
+        None => page.rows_of(db, page.ids(past)).await?,
+        Some(term) => page.searched(db, past, term).await?,
+    };
     let more = leads.len() > size as usize;
     leads.truncate(size as usize);
     if backwards {
@@ -139,7 +130,14 @@ pub async fn list(
 
 pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
     // Counting reads every match anyway: through the text index, only the matches.
-    filtered(filter, db.get_database_backend(), true).count(db).await
+    let mut select = filtered(filter);
+    if let Some(term) = &filter.search {
+        select = select.filter(search_condition(term, lead::Entity));
+        if let Some(indexed) = text_index_condition(term, db.get_database_backend()) {
+            select = select.filter(indexed);
+        }
+    }
+    select.count(db).await
 }
 
 fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
@@ -154,7 +152,8 @@ fn checked(filter: LeadFilter) -> Result<LeadFilter, AppError> {
     Ok(LeadFilter { search: normalise_search(filter.search)?, ..filter })
 }
 
-fn filtered(filter: &LeadFilter, backend: DatabaseBackend, text_index: bool) -> Select<lead::Entity> {
+/// Every part of the filter but the search term.
+fn filtered(filter: &LeadFilter) -> Select<lead::Entity> {
     use lead::Column as C;
     let mut select = lead::Entity::find();
     if let Some(statuses) = &filter.statuses {
@@ -190,47 +189,128 @@ fn filtered(filter: &LeadFilter, backend: DatabaseBackend, text_index: bool) -> 
             .add(C::RespondBy.lt(clock::now()));
         select = select.filter(if overdue { late } else { late.not() });
     }
-    if let Some(term) = &filter.search {
-        let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
-        let matches =
-            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
-        select =
-            select.filter(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)));
-        if text_index && let Some(indexed) = text_index_condition(term, &pattern, backend) {
-            select = select.filter(indexed);
-        }
-        // A tombstone's "[erased]" is not a name anyone searches for.
-        select = select.filter(C::ErasedAt.is_null());
-    }
     select
 }
 
-/// Above this many leads matching the search term, walking the list's own order and testing
-/// each lead finds a page sooner than collecting every match from the text index and sorting
-/// them: at that density a page is met within a few thousand leads.
-const TEXT_INDEX_MAX_MATCHES: u64 = 3000;
+/// How many leads, in the list's order, a search on PostgreSQL walks before asking the text
+/// index instead: a term in one lead of 70 or more fills a page within them (2 to 3 ms).
+const WALK: u64 = 1_500;
 
-/// Whether the text index should answer the search. PostgreSQL's planner weighs it with its
-/// statistics; SQLite has none (and is asked to keep its plans), so the index is asked how
-/// many leads it would give, up to the bound, which costs at most that many index entries.
-async fn text_index_pays(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<bool, DbErr> {
-    let Some(term) = &filter.search else { return Ok(false) };
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => Ok(true),
-        DatabaseBackend::Sqlite if term.chars().count() >= 3 => {
-            let statement = Statement::from_sql_and_values(
-                DatabaseBackend::Sqlite,
-                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM leads_search WHERE leads_search MATCH ? LIMIT ?)",
-                [fts_phrase(term).into(), (TEXT_INDEX_MAX_MATCHES + 1).into()],
-            );
-            let matches = match db.query_one_raw(statement).await? {
-                Some(row) => row.try_get::<i64>("", "n")?,
-                None => 0,
-            };
-            Ok(matches as u64 <= TEXT_INDEX_MAX_MATCHES)
-        }
-        _ => Ok(false),
+/// Above this many leads matching the term, SQLite walks the list's own order rather than
+/// collecting every match from the text index and sorting them.
+const TEXT_INDEX_MAX_MATCHES: u64 = 3_000;
+
+/// The page's ordering and its row count: one more than its size, to tell whether more follow.
+struct Page {
+    field: OrderField,
+    direction: Order,
+    rows: u64,
+}
+
+impl Page {
+    /// The page's ids among the selected leads. They come from the filter's own index alone
+    /// (PostgreSQL otherwise preferred walking the creation-time index, which follows the
+    /// table's order, past every lead of the wrong kind: 30 ms instead of 0.1 at a million).
+    fn ids(&self, select: Select<lead::Entity>) -> SelectStatement {
+        select
+            .select_only()
+            .column(lead::Column::Id)
+            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
+            .order_by(lead::Column::Id, self.direction.clone())
+            .limit(self.rows)
+            .into_query()
     }
+
+    /// The page of the selected leads matching the term. A common term fills a page within the
+    /// first few thousand leads of the list's order; a rare one is found soonest among its few
+    /// matches in the text index, while collecting and sorting every match of a common one is
+    /// what costs (100 ms for 20,000 on PostgreSQL). SQLite's trigram index counts its matches
+    /// cheaply, so it is asked how many there are, up to a bound. PostgreSQL's must read every
+    /// candidate row to count them (and its planner misjudges how many a term has), so the
+    /// first `WALK` leads are tried, and the text index only when they don't fill the page.
+    async fn searched(
+        &self,
+        db: &impl ConnectionTrait,
+        past: Select<lead::Entity>,
+        term: &str,
+    ) -> Result<Vec<lead::Model>, DbErr> {
+        let backend = db.get_database_backend();
+        let exact = past.clone().filter(search_condition(term, lead::Entity));
+        let indexed = match text_index_condition(term, backend) {
+            Some(indexed) => exact.clone().filter(indexed),
+            None => return self.rows_of(db, self.ids(exact)).await,
+        };
+        if backend == DatabaseBackend::Sqlite {
+            let common = text_index_matches(db, term).await? > TEXT_INDEX_MAX_MATCHES;
+            return self.rows_of(db, self.ids(if common { exact } else { indexed })).await;
+        }
+        let walked = self.rows_of(db, self.walked(past, term)).await?;
+        if walked.len() as u64 == self.rows { Ok(walked) } else { self.rows_of(db, self.ids(indexed)).await }
+    }
+
+    /// The page's ids among the first `WALK` selected leads that match the term.
+    fn walked(&self, select: Select<lead::Entity>, term: &str) -> SelectStatement {
+        use lead::Column as C;
+        let window = select
+            .select_only()
+            .columns([C::Id, C::CreatedAt, C::UpdatedAt, C::FirstName, C::LastName, C::Email, C::ErasedAt])
+            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
+            .order_by(C::Id, self.direction.clone())
+            .limit(WALK)
+            .into_query();
+        let walk = Alias::new("walk");
+        Query::select()
+            .column((walk.clone(), C::Id))
+            .from_subquery(window, walk.clone())
+            .cond_where(search_condition(term, walk.clone()))
+            .order_by_expr(sort_key(walk.clone(), self.field), self.direction.clone())
+            .order_by((walk, C::Id), self.direction.clone())
+            .limit(self.rows)
+            .to_owned()
+    }
+
+    /// The leads of the given ids, in the page's order.
+    async fn rows_of(&self, db: &impl ConnectionTrait, ids: SelectStatement) -> Result<Vec<lead::Model>, DbErr> {
+        lead::Entity::find()
+            .filter(lead::Column::Id.in_subquery(ids))
+            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
+            .order_by(lead::Column::Id, self.direction.clone())
+            .all(db)
+            .await
+    }
+}
+
+/// How many leads SQLite's text index gives for the term, counted up to just past the bound:
+/// at most that many index entries read.
+async fn text_index_matches(db: &impl ConnectionTrait, term: &str) -> Result<u64, DbErr> {
+    let statement = Statement::from_sql_and_values(
+        DatabaseBackend::Sqlite,
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM leads_search WHERE leads_search MATCH ? LIMIT ?)",
+        [fts_phrase(term).into(), (TEXT_INDEX_MAX_MATCHES + 1).into()],
+    );
+    Ok(match db.query_one_raw(statement).await? {
+        Some(row) => row.try_get::<i64>("", "n")? as u64,
+        None => 0,
+    })
+}
+
+/// The exact test of a search: the term, literally and without regard to case, in the first
+/// name, the last name or the email of a lead that is not erased.
+fn search_condition(term: &str, table: impl IntoIden) -> Condition {
+    use lead::Column as C;
+    let table = table.into_iden();
+    let pattern = like_pattern(term);
+    let matches = |col: C| {
+        Expr::expr(Func::lower(Expr::col((table.clone(), col)))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    Condition::all()
+        .add(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)))
+        // A tombstone's "[erased]" is not a name anyone searches for.
+        .add(Expr::col((table, C::ErasedAt)).is_null())
+}
+
+fn like_pattern(term: &str) -> String {
+    format!("%{}%", escape_like(&term.to_lowercase()))
 }
 
 /// The term as one FTS5 phrase: its own syntax (`OR`, `*`, quotes) means nothing.
@@ -243,7 +323,7 @@ fn fts_phrase(term: &str) -> String {
 /// trigrams contain the term's (SQLite; terms of three characters or more, as trigrams need),
 /// or the three fields joined as the index holds them (PostgreSQL). The exact test above
 /// still decides.
-fn text_index_condition(term: &str, pattern: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
+fn text_index_condition(term: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
     match backend {
         DatabaseBackend::Sqlite if term.chars().count() >= 3 => Some(Expr::cust_with_values(
             r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
@@ -251,25 +331,26 @@ fn text_index_condition(term: &str, pattern: &str, backend: DatabaseBackend) -> 
         )),
         DatabaseBackend::Postgres => Some(Expr::cust_with_values(
             r#"(lower("leads"."first_name") || ' ' || lower("leads"."last_name") || ' ' || lower("leads"."email")) LIKE $1"#,
-            [pattern.to_owned()],
+            [like_pattern(term)],
         )),
         _ => None,
     }
 }
 
 /// Names sort without regard to case; the database folds both sides the same way.
-fn sort_key(field: OrderField) -> SimpleExpr {
+fn sort_key(table: impl IntoIden, field: OrderField) -> SimpleExpr {
     use lead::Column as C;
+    let table = table.into_iden();
     match field {
-        OrderField::CreatedAt => Expr::col((lead::Entity, C::CreatedAt)),
-        OrderField::UpdatedAt => Expr::col((lead::Entity, C::UpdatedAt)),
-        OrderField::LastName => Func::lower(Expr::col((lead::Entity, C::LastName))).into(),
+        OrderField::CreatedAt => Expr::col((table, C::CreatedAt)),
+        OrderField::UpdatedAt => Expr::col((table, C::UpdatedAt)),
+        OrderField::LastName => Func::lower(Expr::col((table, C::LastName))).into(),
     }
 }
 
 /// Leads strictly past `position` in the given direction: by sort value, then by id.
 fn beyond(position: &Cursor, field: OrderField, descending: bool) -> Condition {
-    let key = sort_key(field);
+    let key = sort_key(lead::Entity, field);
     let value: SimpleExpr = match &position.value {
         SortValue::Time(t) => Expr::val(*t),
         SortValue::Text(s) => Func::lower(Expr::val(s.clone())).into(),

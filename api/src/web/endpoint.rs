@@ -218,7 +218,7 @@ async fn run(
     let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|key| format!("Bearer {}", key.trim()));
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).or(api_key.as_deref());
     let read = state.app.freshness.now();
-    let session = match Session::resolve(authorization, &state.app.accounts, read).await {
+    let session = match Session::resolve(authorization, &state.app.accounts).await {
         Ok(session) => session,
         Err(e) => {
             return error_body(format, StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.public_message(), None);

@@ -293,7 +293,7 @@ impl Connection {
             ));
         }
         let app = &self.state.app;
-        let (claims, user) = session::account(&token, &app.accounts, app.freshness.now())
+        let (claims, user) = session::account(&token, &app.accounts)
             .await
             .map_err(|_| Close::new(close::INTERNAL, "Internal server error"))?
             .ok_or_else(|| Close::new(close::UNAUTHORIZED, format!("Unauthorized: {}", session::TOKEN_REFUSED)))?;
@@ -319,7 +319,7 @@ impl Connection {
         let changes = *self.accounts.borrow_and_update();
         if changes != authority.checked_at || authority.recheck {
             let app = &self.state.app;
-            let found = session::account(&authority.token, &app.accounts, app.freshness.now())
+            let found = session::account(&authority.token, &app.accounts)
                 .await
                 .map_err(|_| Close::new(close::INTERNAL, "Internal server error"))?;
             let Some((_, user)) = found else {
