@@ -1,6 +1,6 @@
 //! Finding leads: every filter and order, and Relay paging both ways while leads arrive.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::atomic::Ordering};
 
 use serde_json::{Value, json};
 
@@ -265,4 +265,19 @@ async fn a_search_too_common_for_the_text_index_finds_the_same_leads(backend: Ba
     let everyone = list(&app, &token, json!({ "f": { "search": "example.com" }, "first": 100 })).await;
     assert_eq!(everyone["totalCount"], 3006);
     assert_eq!(ids(&everyone)[0], other, "Ada's is the newest lead, matched by her email alone");
+
+    // The way a search was found is remembered: the same search again (another page size, so
+    // that no kept answer serves it) skips the trial, SQLite's count or PostgreSQL's walk.
+    let page =
+        "query($first: Int) { leads(filter: { search: \"commonname4\" }, first: $first) { edges { node { id } } } }";
+    let statements = || app.state.statements.load(Ordering::SeqCst);
+    let before = statements();
+    let tried = app.graphql(page, json!({ "first": 20 }), Some(&token)).await;
+    let trial = statements() - before;
+    let before = statements();
+    let again = app.graphql(page, json!({ "first": 19 }), Some(&token)).await;
+    let remembered = statements() - before;
+    assert_eq!(tried["data"]["leads"]["edges"].as_array().map(Vec::len), Some(20), "{tried}");
+    assert_eq!(again["data"]["leads"]["edges"].as_array().map(Vec::len), Some(19), "{again}");
+    assert_eq!((trial, remembered), (2, 1), "the trial and the page, then the page alone");
 }

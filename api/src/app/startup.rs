@@ -198,6 +198,7 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
         writer: lead_writer.clone(),
         announcer: announcer.clone(),
         staff: users::StaffDirectory::new(&announcer, config.read_cache_max_age),
+        search_ways: Arc::default(),
         links: links.clone(),
         mail_copies: mailer.copies(),
         settings: Arc::new(LeadSettings {

@@ -5,10 +5,16 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
+use lru::LruCache;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
     sea_query::{Alias, Expr, ExprTrait, Func, IntoIden, LikeExpr, Query, SelectStatement, SimpleExpr},
+};
+use std::{
+    num::NonZeroUsize,
+    sync::Mutex,
+    time::{Duration, Instant},
 };
 use uuid::Uuid;
 
@@ -81,6 +87,7 @@ pub struct LeadPage {
 
 pub async fn list(
     db: &impl ConnectionTrait,
+    ways: &SearchWays,
     _by: Reader<'_>,
     filter: LeadFilter,
     order: LeadOrder,
@@ -114,7 +121,7 @@ pub async fn list(
     };
     let mut leads = match &filter.search {
         None => page.rows_of(db, page.ids(past)).await?,
-        Some(term) => page.searched(db, past, term).await?,
+        Some(term) => page.searched(db, ways, format!("{filter:?}").to_lowercase(), past, term).await?,
     };
     let more = leads.len() > size as usize;
     leads.truncate(size as usize);
@@ -228,9 +235,12 @@ impl Page {
     /// cheaply, so it is asked how many there are, up to a bound. PostgreSQL's must read every
     /// candidate row to count them (and its planner misjudges how many a term has), so the
     /// first `WALK` leads are tried, and the text index only when they don't fill the page.
+    /// The way found is remembered for the same filter (`SearchWays`).
     async fn searched(
         &self,
         db: &impl ConnectionTrait,
+        ways: &SearchWays,
+        key: String,
         past: Select<lead::Entity>,
         term: &str,
     ) -> Result<Vec<lead::Model>, DbErr> {
@@ -240,12 +250,25 @@ impl Page {
             Some(indexed) => exact.clone().filter(indexed),
             None => return self.rows_of(db, self.ids(exact)).await,
         };
+        let known = ways.get(&key);
+        if known == Some(Way::Index) {
+            return self.rows_of(db, self.ids(indexed)).await;
+        }
         if backend == DatabaseBackend::Sqlite {
-            let common = text_index_matches(db, term).await? > TEXT_INDEX_MAX_MATCHES;
-            return self.rows_of(db, self.ids(if common { exact } else { indexed })).await;
+            let way = match known {
+                Some(way) => way,
+                None if text_index_matches(db, term).await? > TEXT_INDEX_MAX_MATCHES => ways.note(key, Way::Walk),
+                None => ways.note(key, Way::Index),
+            };
+            return self.rows_of(db, self.ids(if way == Way::Walk { exact } else { indexed })).await;
         }
         let walked = self.rows_of(db, self.walked(past, term)).await?;
-        if walked.len() as u64 == self.rows { Ok(walked) } else { self.rows_of(db, self.ids(indexed)).await }
+        let filled = walked.len() as u64 == self.rows;
+        // A later page of a common term may thin out; that does not make the term rare.
+        if known.is_none() {
+            ways.note(key, if filled { Way::Walk } else { Way::Index });
+        }
+        if filled { Ok(walked) } else { self.rows_of(db, self.ids(indexed)).await }
     }
 
     /// The page's ids among the first `WALK` selected leads that match the term.
@@ -277,6 +300,46 @@ impl Page {
             .order_by(lead::Column::Id, self.direction.clone())
             .all(db)
             .await
+    }
+}
+
+/// How a search with a given filter was found best: by walking the list's order, or through
+/// the text index.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Way {
+    Walk,
+    Index,
+}
+
+/// Searches remembered for the way that found them, so that the same search again (the next
+/// page, the dashboard's refresh) skips the trial: SQLite's count, PostgreSQL's walk. A way
+/// remembered wrongly costs time, never a lead (either way finds the same ones); each is tried
+/// afresh after `WAY_KEPT`, as the leads change.
+pub struct SearchWays {
+    ways: Mutex<LruCache<String, (Way, Instant)>>,
+}
+
+const WAYS_KEPT: usize = 1024;
+const WAY_KEPT: Duration = Duration::from_secs(60);
+
+impl Default for SearchWays {
+    fn default() -> Self {
+        Self { ways: Mutex::new(LruCache::new(NonZeroUsize::new(WAYS_KEPT).expect("not zero"))) }
+    }
+}
+
+impl SearchWays {
+    fn get(&self, key: &str) -> Option<Way> {
+        let mut ways = self.ways.lock().expect("not poisoned");
+        match ways.get(key) {
+            Some((way, at)) if at.elapsed() < WAY_KEPT => Some(*way),
+            _ => None,
+        }
+    }
+
+    fn note(&self, key: String, way: Way) -> Way {
+        self.ways.lock().expect("not poisoned").put(key, (way, Instant::now()));
+        way
     }
 }
 

@@ -1,13 +1,13 @@
 //! What the lead functions need, and nothing more: the database, the résumé store, the
-//! group-commit writer, the announcer, the staff to notify, download links, the mail copies an erasure removes, and the
-//! few settings they read.
+//! group-commit writer, the announcer, the staff to notify, how recent searches were found,
+//! download links, the mail copies an erasure removes, and the few settings they read.
 
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
 use super::privacy::retention::RetentionPeriod;
-use super::{deadline::DeadlineSettings, file_links::FileLinks, writer::LeadWriter};
+use super::{deadline::DeadlineSettings, file_links::FileLinks, list::SearchWays, writer::LeadWriter};
 use crate::accounts::users::StaffDirectory;
 use crate::infra::{announce::Announcer, mail::MailCopies, storage::Storage};
 
@@ -19,6 +19,8 @@ pub struct Leads {
     pub announcer: Announcer,
     /// Who is told of new leads.
     pub staff: StaffDirectory,
+    /// How recent searches were found best (`list::SearchWays`).
+    pub search_ways: Arc<SearchWays>,
     pub links: Arc<FileLinks>,
     /// The file transport's `.eml` copies, which an erasure removes.
     pub mail_copies: MailCopies,

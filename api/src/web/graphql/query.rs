@@ -57,7 +57,7 @@ impl LeadQuery {
         let filter = merged_filter(filter, status, search)?;
         let order = order_by.map(Into::into).unwrap_or_default();
         let paging = Paging { first, after, last, before };
-        Ok(list::list(&state(ctx).db, reader, filter, order, paging).await?.into())
+        Ok(list::list(&state(ctx).db, &state(ctx).leads.search_ways, reader, filter, order, paging).await?.into())
     }
 
     /// Counts per status, submissions per day, and time to reach out (median, 90th
