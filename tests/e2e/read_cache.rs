@@ -32,6 +32,19 @@ fn refused(body: &Value) -> bool {
     body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 }
 
+/// Deactivates an account in SQL, behind Intake's back: no process hears of it.
+async fn deactivate_by_hand(app: &TestApp, email: &str) {
+    let mut account = user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    account.active = Set(false);
+    account.update(&app.state.db).await.unwrap();
+}
+
 fn names(body: &Value) -> Vec<String> {
     assert!(body["errors"].is_null(), "{body}");
     body["data"]["leads"]["edges"]
@@ -117,15 +130,7 @@ async fn changes_made_behind_its_back_show_within_the_age_limit(backend: Backend
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let mut account = user::Entity::find()
-        .filter(user::Column::Email.eq("alex@firm.test"))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .into_active_model();
-    account.active = Set(false);
-    account.update(&app.state.db).await.unwrap();
+    deactivate_by_hand(&app, "alex@firm.test").await;
     let changed = Instant::now();
     while !refused(&app.graphql(LIST, json!({}), Some(&alex)).await) {
         assert!(changed.elapsed() < Duration::from_secs(2), "the deactivated account kept its access");
@@ -230,7 +235,7 @@ async fn the_staff_told_of_a_lead_follow_account_changes_at_once(backend: Backen
 /// account deactivated by hand (behind Intake's back) is still served until such a change.
 async fn a_remembered_sign_in_outlives_submissions_but_not_account_changes(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.read_cache_max_age = Duration::from_secs(3600)).await;
-    let (alex_id, alex) = app.attorney_with_id("alex@firm.test").await;
+    let alex = app.attorney("alex@firm.test").await;
     let me = "{ me { email } }";
     assert_eq!(app.graphql(me, json!({}), Some(&alex)).await["data"]["me"]["email"], "alex@firm.test");
     app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
@@ -239,14 +244,7 @@ async fn a_remembered_sign_in_outlives_submissions_but_not_account_changes(backe
     assert_eq!(again["data"]["me"]["email"], "alex@firm.test", "{again}");
     assert_eq!(app.state.statements.load(Ordering::SeqCst), before, "the account was read again after a submission");
 
-    let mut by_hand = user::Entity::find_by_id(alex_id.parse::<uuid::Uuid>().unwrap())
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .into_active_model();
-    by_hand.active = Set(false);
-    by_hand.update(&app.state.db).await.unwrap();
+    deactivate_by_hand(&app, "alex@firm.test").await;
     app.submit_id(lead_input("Grace", "Hopper", "grace@example.com")).await;
     assert!(!refused(&app.graphql(me, json!({}), Some(&alex)).await), "remembered, as the age limit allows");
     app.attorney("bea@firm.test").await;

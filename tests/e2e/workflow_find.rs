@@ -253,6 +253,12 @@ async fn a_search_too_common_for_the_text_index_finds_the_same_leads(backend: Ba
     assert_eq!(old["totalCount"], 111, "5, 50–59 and 500–599: none among the newest 1,500");
     assert_eq!(last_names(&old), ["Commonname599", "Commonname598"]);
     assert_eq!(old["pageInfo"]["hasNextPage"], true);
+    let fives = list(&app, &token, json!({ "f": { "search": "commonname5" }, "last": 1 })).await;
+    let oldest_five = fives["edges"][0]["cursor"].clone();
+    assert_eq!(fives["edges"][0]["node"]["lastName"], "Commonname5");
+    let tail = list(&app, &token, json!({ "f": { "search": "commonname" }, "first": 20, "after": oldest_five })).await;
+    assert_eq!(last_names(&tail), ["Commonname4", "Commonname3", "Commonname2", "Commonname1", "Commonname0"]);
+    assert_eq!(tail["pageInfo"]["hasNextPage"], false, "the last page of a common term");
     let few = list(&app, &token, json!({ "f": { "search": "commonname30" }, "first": 20 })).await;
     let few_names = last_names(&few);
     assert_eq!(few_names.len(), 16, "30, 300–309 and 3000–3004: {few_names:?}");
@@ -279,5 +285,6 @@ async fn a_search_too_common_for_the_text_index_finds_the_same_leads(backend: Ba
     let remembered = statements() - before;
     assert_eq!(tried["data"]["leads"]["edges"].as_array().map(Vec::len), Some(20), "{tried}");
     assert_eq!(again["data"]["leads"]["edges"].as_array().map(Vec::len), Some(19), "{again}");
-    assert_eq!((trial, remembered), (2, 1), "the trial and the page, then the page alone");
+    assert_eq!(remembered, 1, "the page alone");
+    assert!(trial > remembered, "the trial ({trial} statements) was not skipped");
 }

@@ -262,13 +262,33 @@ impl Page {
             };
             return self.rows_of(db, self.ids(if way == Way::Walk { exact } else { indexed })).await;
         }
-        let walked = self.rows_of(db, self.walked(past, term)).await?;
+        let walked = self.rows_of(db, self.walked(past.clone(), term)).await?;
         let filled = walked.len() as u64 == self.rows;
         // A later page of a common term may thin out; that does not make the term rare.
         if known.is_none() {
             ways.note(key, if filled { Way::Walk } else { Way::Index });
         }
-        if filled { Ok(walked) } else { self.rows_of(db, self.ids(indexed)).await }
+        // The last pages of a common term, and small lists, were walked to their end.
+        if filled || self.ends_within_walk(db, past).await? {
+            return Ok(walked);
+        }
+        self.rows_of(db, self.ids(indexed)).await
+    }
+
+    /// Whether the selected leads end within the first `WALK`, so that a walk saw them all
+    /// (the ids alone, from the order's own index).
+    async fn ends_within_walk(&self, db: &impl ConnectionTrait, select: Select<lead::Entity>) -> Result<bool, DbErr> {
+        let beyond: Option<Uuid> = select
+            .select_only()
+            .column(lead::Column::Id)
+            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
+            .order_by(lead::Column::Id, self.direction.clone())
+            .offset(WALK)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await?;
+        Ok(beyond.is_none())
     }
 
     /// The page's ids among the first `WALK` selected leads that match the term.
