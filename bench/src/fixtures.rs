@@ -119,9 +119,10 @@ impl RunDb {
 fn empty_files(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             empty_files(&entry.path())?;
-        } else if entry.file_type()?.is_file() {
+        } else if kind.is_file() {
             std::fs::OpenOptions::new().write(true).open(entry.path())?.set_len(0)?;
         }
     }

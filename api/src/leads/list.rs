@@ -5,20 +5,22 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
-use lru::LruCache;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
     sea_query::{Alias, Expr, ExprTrait, Func, IntoIden, LikeExpr, Query, SelectStatement, SimpleExpr},
 };
-use std::{
-    num::NonZeroUsize,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 use uuid::Uuid;
 
-use crate::{accounts::session::Reader, error::AppError, infra::clock};
+use crate::{
+    accounts::session::Reader,
+    error::AppError,
+    infra::{
+        clock,
+        freshness::{ReadAt, Recent},
+    },
+};
 
 pub const MAX_PAGE_SIZE: i32 = 100;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -121,7 +123,7 @@ pub async fn list(
     };
     let mut leads = match &filter.search {
         None => page.rows_of(db, page.ids(past)).await?,
-        Some(term) => page.searched(db, ways, format!("{filter:?}").to_lowercase(), past, term).await?,
+        Some(term) => page.searched(db, ways, &filter, past, term).await?,
     };
     let more = leads.len() > size as usize;
     leads.truncate(size as usize);
@@ -137,13 +139,12 @@ pub async fn list(
 
 pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64, DbErr> {
     // Counting reads every match anyway: through the text index, only the matches.
-    let mut select = filtered(filter);
-    if let Some(term) = &filter.search {
-        select = select.filter(search_condition(term, lead::Entity));
-        if let Some(indexed) = text_index_condition(term, db.get_database_backend()) {
-            select = select.filter(indexed);
-        }
-    }
+    let select = match &filter.search {
+        Some(term) => filtered(filter)
+            .filter(search_condition(term, lead::Entity))
+            .apply_if(text_index_condition(term, db.get_database_backend()), QueryFilter::filter),
+        None => filtered(filter),
+    };
     select.count(db).await
 }
 
@@ -219,13 +220,14 @@ impl Page {
     /// (PostgreSQL otherwise preferred walking the creation-time index, which follows the
     /// table's order, past every lead of the wrong kind: 30 ms instead of 0.1 at a million).
     fn ids(&self, select: Select<lead::Entity>) -> SelectStatement {
+        self.in_order(select).select_only().column(lead::Column::Id).limit(self.rows).into_query()
+    }
+
+    /// The selected leads in the page's order: by sort value, then by id.
+    fn in_order(&self, select: Select<lead::Entity>) -> Select<lead::Entity> {
         select
-            .select_only()
-            .column(lead::Column::Id)
             .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
             .order_by(lead::Column::Id, self.direction.clone())
-            .limit(self.rows)
-            .into_query()
     }
 
     /// The page of the selected leads matching the term. A common term fills a page within the
@@ -240,16 +242,17 @@ impl Page {
         &self,
         db: &impl ConnectionTrait,
         ways: &SearchWays,
-        key: String,
+        filter: &LeadFilter,
         past: Select<lead::Entity>,
         term: &str,
     ) -> Result<Vec<lead::Model>, DbErr> {
         let backend = db.get_database_backend();
         let exact = past.clone().filter(search_condition(term, lead::Entity));
-        let indexed = match text_index_condition(term, backend) {
-            Some(indexed) => exact.clone().filter(indexed),
-            None => return self.rows_of(db, self.ids(exact)).await,
+        let Some(index) = text_index_condition(term, backend) else {
+            return self.rows_of(db, self.ids(exact)).await;
         };
+        let indexed = exact.clone().filter(index);
+        let key = format!("{filter:?}").to_lowercase();
         let known = ways.get(&key);
         if known == Some(Way::Index) {
             return self.rows_of(db, self.ids(indexed)).await;
@@ -278,11 +281,10 @@ impl Page {
     /// Whether the selected leads end within the first `WALK`, so that a walk saw them all
     /// (the ids alone, from the order's own index).
     async fn ends_within_walk(&self, db: &impl ConnectionTrait, select: Select<lead::Entity>) -> Result<bool, DbErr> {
-        let beyond: Option<Uuid> = select
+        let beyond: Option<Uuid> = self
+            .in_order(select)
             .select_only()
             .column(lead::Column::Id)
-            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
-            .order_by(lead::Column::Id, self.direction.clone())
             .offset(WALK)
             .limit(1)
             .into_tuple()
@@ -294,11 +296,10 @@ impl Page {
     /// The page's ids among the first `WALK` selected leads that match the term.
     fn walked(&self, select: Select<lead::Entity>, term: &str) -> SelectStatement {
         use lead::Column as C;
-        let window = select
+        let window = self
+            .in_order(select)
             .select_only()
             .columns([C::Id, C::CreatedAt, C::UpdatedAt, C::FirstName, C::LastName, C::Email, C::ErasedAt])
-            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
-            .order_by(C::Id, self.direction.clone())
             .limit(WALK)
             .into_query();
         let walk = Alias::new("walk");
@@ -314,12 +315,7 @@ impl Page {
 
     /// The leads of the given ids, in the page's order.
     async fn rows_of(&self, db: &impl ConnectionTrait, ids: SelectStatement) -> Result<Vec<lead::Model>, DbErr> {
-        lead::Entity::find()
-            .filter(lead::Column::Id.in_subquery(ids))
-            .order_by(sort_key(lead::Entity, self.field), self.direction.clone())
-            .order_by(lead::Column::Id, self.direction.clone())
-            .all(db)
-            .await
+        self.in_order(lead::Entity::find().filter(lead::Column::Id.in_subquery(ids))).all(db).await
     }
 }
 
@@ -336,29 +332,30 @@ enum Way {
 /// remembered wrongly costs time, never a lead (either way finds the same ones); each is tried
 /// afresh after `WAY_KEPT`, as the leads change.
 pub struct SearchWays {
-    ways: Mutex<LruCache<String, (Way, Instant)>>,
+    ways: Recent<String, Way>,
 }
 
 const WAYS_KEPT: usize = 1024;
 const WAY_KEPT: Duration = Duration::from_secs(60);
 
+/// A way depends on no change, only on its age.
+fn unchanging() -> ReadAt {
+    ReadAt::counting(0)
+}
+
 impl Default for SearchWays {
     fn default() -> Self {
-        Self { ways: Mutex::new(LruCache::new(NonZeroUsize::new(WAYS_KEPT).expect("not zero"))) }
+        Self { ways: Recent::new(WAY_KEPT, WAYS_KEPT) }
     }
 }
 
 impl SearchWays {
     fn get(&self, key: &str) -> Option<Way> {
-        let mut ways = self.ways.lock().expect("not poisoned");
-        match ways.get(key) {
-            Some((way, at)) if at.elapsed() < WAY_KEPT => Some(*way),
-            _ => None,
-        }
+        self.ways.get(key, unchanging())
     }
 
     fn note(&self, key: String, way: Way) -> Way {
-        self.ways.lock().expect("not poisoned").put(key, (way, Instant::now()));
+        self.ways.put(key, way, unchanging());
         way
     }
 }
