@@ -10,7 +10,7 @@ use entity::{
     replaced_resume,
     user::Role,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, SqlErr};
 use uuid::Uuid;
 
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
     infra::validate,
     leads::attribution::{self, Attribution},
     leads::conflicts::{
-        check::{self, Finding, Hit, Source},
+        check::{self, Finding, FirstLead, Hit, Source},
         keys,
     },
     leads::outbox::queue::NewEmailJob,
@@ -112,19 +112,15 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     }
 
     let email_key = email.to_lowercase();
-    let earlier = first_lead_with_email(&leads.db, &email_key).await?;
     let id = Uuid::now_v7();
     let now = clock::now();
     let name_key = keys::lead_name_key(&first_name, &last_name);
-    let subject = check::Subject {
-        lead_id: id,
-        name_key: &name_key,
-        email_key: &email_key,
-        email: &email,
-        submitted_at: now,
-        earlier: earlier.as_ref(),
-    };
-    let finding = check::run(&leads.db, &subject).await?;
+    let subject =
+        check::Subject { lead_id: id, name_key: &name_key, email_key: &email_key, email: &email, submitted_at: now };
+    // The address's first lead comes with the check's reads: a new lead repeats it.
+    let mut candidates = check::look_up(&leads.db, &subject).await?;
+    let earlier = candidates.first_of_address.take();
+    let finding = check::judge(&subject, earlier.as_ref(), candidates);
     let file = store_resume(leads, upload).await?;
     let row = lead::Model {
         id,
@@ -189,20 +185,6 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     }
 }
 
-/// The first lead ever submitted with this email address (any case): a new one repeats it.
-/// (Two first submissions racing each other both count as first.)
-/// The first lead of the address: among the leads that repeat none (one per address, through
-/// their partial index), however many repeats it has.
-async fn first_lead_with_email(db: &impl ConnectionTrait, email_key: &str) -> Result<Option<lead::Model>, DbErr> {
-    lead::Entity::find()
-        .filter(lead::Column::EmailKey.eq(email_key))
-        .filter(lead::Column::DuplicateOf.is_null())
-        .order_by_asc(lead::Column::CreatedAt)
-        .order_by_asc(lead::Column::Id)
-        .one(db)
-        .await
-}
-
 async fn find_by_submission_id(db: &impl ConnectionTrait, key: Uuid) -> Result<Option<lead::Model>, DbErr> {
     lead::Entity::find().filter(lead::Column::ClientSubmissionId.eq(key)).one(db).await
 }
@@ -252,7 +234,7 @@ fn inspect(storage: &Storage, mut file: std::fs::File, limit: u64) -> Result<(re
 async fn insert_with_jobs(
     leads: &Leads,
     row: &lead::Model,
-    earlier: Option<&lead::Model>,
+    earlier: Option<&FirstLead>,
     finding: &Finding,
 ) -> Result<(), DbErr> {
     let staff = leads.staff.active(&leads.db).await?;

@@ -1,11 +1,6 @@
 //! The check itself: a lead's email, name and email domain against the register and against
-//! other people's earlier leads. Two or three indexed statements, whatever the register's
-//! size: the name's variants in `conflict_keys` (its primary key), then the parties (by
-//! email, organisation or the ids found) and the leads (by the ids found) through their
-//! indexes, each bounded. Ids are looked up first and passed as values, so that no query
-//! planner can choose to walk a whole table to join them.
-
-use std::collections::BTreeSet;
+//! other people's earlier leads. One statement of bounded index reads, whatever the register's
+//! or the leads' size (`look_up`), then scoring in memory (`judge`).
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -13,8 +8,8 @@ use entity::{
     lead::{self, ConflictState},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,8 +19,6 @@ use super::keys;
 /// Hits kept per source, best first: enough for an attorney to judge, bounded for the mail and
 /// the row.
 const MAX_HITS: usize = 20;
-/// Parties or leads read per look-up (the PostgreSQL statements spell it out: 50).
-const MAX_CANDIDATES: u64 = 50;
 
 /// Scores of each kind of match; several kinds together score higher than any alone.
 const EMAIL_SCORE: f64 = 1.0;
@@ -67,8 +60,6 @@ pub struct Subject<'a> {
     pub email: &'a str,
     /// Only leads submitted before this count.
     pub submitted_at: DateTime<Utc>,
-    /// The first lead with the same email, when this one repeats it.
-    pub earlier: Option<&'a lead::Model>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,50 +83,134 @@ impl Finding {
     }
 }
 
-pub async fn run(conn: &DatabaseConnection, subject: &Subject<'_>) -> Result<Finding, DbErr> {
-    let variants = keys::name_variants(subject.name_key);
-    let named = parties_named(conn, &variants).await?;
-    let mut hits = register_hits(conn, subject, named).await?;
-    hits.extend(lead_hits(conn, subject, &variants).await?);
-    Ok(Finding::of(hits))
+/// Checks a lead against what `look_up` finds for it; `earlier` is the first lead of the same
+/// person, when this one repeats it.
+pub async fn run(
+    conn: &impl ConnectionTrait,
+    subject: &Subject<'_>,
+    earlier: Option<&FirstLead>,
+) -> Result<Finding, DbErr> {
+    let candidates = look_up(conn, subject).await?;
+    Ok(judge(subject, earlier, candidates))
 }
 
-/// The parties whose names share a variant with these, at most `MAX_CANDIDATES`.
-async fn parties_named(conn: &DatabaseConnection, variants: &BTreeSet<String>) -> Result<Vec<Uuid>, DbErr> {
-    use conflict_key::Column as K;
-    if variants.is_empty() {
-        return Ok(Vec::new());
-    }
-    match conn.get_database_backend() {
-        // Planned afresh for these very strings (an unnamed statement): a plan cached while the
-        // register was small would keep scanning it whole once it has grown.
-        DatabaseBackend::Postgres => {
-            const SQL: &str = "SELECT party_id FROM conflict_keys WHERE variant = ANY($1) LIMIT 50";
-            let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
-            let rows: Vec<(Uuid,)> = sea_orm::sqlx::query_as(SQL)
-                .bind(variants)
-                .persistent(false)
-                .fetch_all(conn.get_postgres_connection_pool())
-                .await
-                .map_err(sqlx_error)?;
-            Ok(rows.into_iter().map(|(id,)| id).collect())
-        }
-        // SQLite always reads an IN list on the primary key through it.
-        _ => {
-            conflict_key::Entity::find()
-                .select_only()
-                .column(K::PartyId)
-                .filter(K::Variant.is_in(variants.iter().cloned()))
-                .limit(MAX_CANDIDATES)
-                .into_tuple()
-                .all(conn)
-                .await
+/// A lead as the check sees it: a first lead (one that repeats no earlier one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirstLead {
+    pub id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub name_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&lead::Model> for FirstLead {
+    fn from(lead: &lead::Model) -> Self {
+        Self {
+            id: lead.id,
+            first_name: lead.first_name.clone(),
+            last_name: lead.last_name.clone(),
+            name_key: lead.name_key.clone(),
+            created_at: lead.created_at,
         }
     }
 }
 
-fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
-    DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))
+/// What the check reads about a lead, in one statement.
+pub struct Candidates {
+    /// The first lead ever submitted with the lead's address (any case), which a new lead
+    /// repeats. (Two first submissions racing each other both count as first.)
+    pub first_of_address: Option<FirstLead>,
+    parties: Vec<Party>,
+    /// Other people's first leads whose name key is one of the name's variants.
+    others: Vec<FirstLead>,
+}
+
+struct Party {
+    id: Uuid,
+    name: String,
+    name_key: String,
+    email_key: Option<String>,
+    organization_key: Option<String>,
+    role: conflict_party::PartyRole,
+}
+
+/// The address's first lead (one index entry, through the partial index of first leads,
+/// however many repeats the address has), the register's parties with the lead's email,
+/// organisation or a name variant (the variants through `conflict_keys`' primary key), and
+/// other people's first leads under a variant; each part bounded (50 parties, 50 leads). One statement instead of
+/// four: on PostgreSQL each round trip cost the database more than the reads themselves.
+/// The variants go in as a JSON array, which both databases unpack. On PostgreSQL the other
+/// leads are looked up once per variant, joined to the variants: with `name_key = ANY(…)`
+/// the planner, before the table's first ANALYZE (a new database's first minutes), walked the
+/// whole `(email_key, created_at)` index for `created_at < $5` instead (0.85 ms a submission at
+/// 5,000 leads, growing; BENCHMARKS.md). Joined, the name's index is the only way in, so the
+/// statement can be prepared once; a register import ANALYZEs, which re-plans it.
+pub async fn look_up(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Result<Candidates, DbErr> {
+    const POSTGRES: &str = "\
+        (SELECT 0 AS part, id, first_name AS name, last_name, name_key, created_at, NULL AS email_key, \
+           NULL AS organization_key, NULL AS role \
+         FROM leads WHERE email_key = $2 AND duplicate_of IS NULL ORDER BY created_at, id LIMIT 1) \
+        UNION ALL (SELECT 1, id, name, '', name_key, NULL, email_key, organization_key, role FROM conflict_parties \
+         WHERE email_key = $2 OR organization_key = $3 OR id = ANY(ARRAY(SELECT party_id FROM conflict_keys \
+           WHERE variant IN (SELECT json_array_elements_text($1::json)) LIMIT 50)) LIMIT 50) \
+        UNION ALL (SELECT 2, l.id, l.first_name, l.last_name, l.name_key, l.created_at, NULL, NULL, NULL \
+         FROM json_array_elements_text($1::json) AS v(key) CROSS JOIN LATERAL (SELECT id, first_name, last_name, \
+           name_key, created_at FROM leads WHERE name_key = v.key AND duplicate_of IS NULL AND email_key <> $2 \
+           AND id <> $4 AND created_at < $5 LIMIT 50) AS l LIMIT 50)";
+    // SQLite reads an IN list through the index on its column.
+    const SQLITE: &str = "\
+        SELECT * FROM (SELECT 0 AS part, id, first_name AS name, last_name, name_key, created_at, NULL AS email_key, \
+           NULL AS organization_key, NULL AS role \
+         FROM leads WHERE email_key = $2 AND duplicate_of IS NULL ORDER BY created_at, id LIMIT 1) \
+        UNION ALL SELECT * FROM (SELECT 1, id, name, '', name_key, NULL, email_key, organization_key, role \
+         FROM conflict_parties WHERE email_key = $2 OR organization_key = $3 OR id IN (SELECT party_id \
+           FROM conflict_keys WHERE variant IN (SELECT value FROM json_each($1)) LIMIT 50) LIMIT 50) \
+        UNION ALL SELECT * FROM (SELECT 2, id, first_name, last_name, name_key, created_at, NULL, NULL, NULL \
+         FROM leads WHERE name_key IN (SELECT value FROM json_each($1)) AND duplicate_of IS NULL \
+           AND email_key <> $2 AND id <> $4 AND created_at < $5 LIMIT 50)";
+    let backend = conn.get_database_backend();
+    let sql = if backend == DatabaseBackend::Postgres { POSTGRES } else { SQLITE };
+    let variants = serde_json::to_string(&keys::name_variants(subject.name_key)).expect("strings serialise");
+    let values: Vec<sea_orm::Value> = vec![
+        variants.into(),
+        subject.email_key.into(),
+        keys::email_organization(subject.email).into(),
+        subject.lead_id.into(),
+        subject.submitted_at.into(),
+    ];
+    let mut found = Candidates { first_of_address: None, parties: Vec::new(), others: Vec::new() };
+    for row in conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+        let lead = |row: &sea_orm::QueryResult| -> Result<FirstLead, DbErr> {
+            Ok(FirstLead {
+                id: row.try_get("", "id")?,
+                first_name: row.try_get("", "name")?,
+                last_name: row.try_get("", "last_name")?,
+                name_key: row.try_get("", "name_key")?,
+                created_at: row.try_get("", "created_at")?,
+            })
+        };
+        match row.try_get::<i32>("", "part")? {
+            0 => found.first_of_address = Some(lead(&row)?),
+            1 => found.parties.push(Party {
+                id: row.try_get("", "id")?,
+                name: row.try_get("", "name")?,
+                name_key: row.try_get("", "name_key")?,
+                email_key: row.try_get("", "email_key")?,
+                organization_key: row.try_get("", "organization_key")?,
+                role: row.try_get("", "role")?,
+            }),
+            _ => found.others.push(lead(&row)?),
+        }
+    }
+    Ok(found)
+}
+
+/// Scores what was found: register parties, the same person's first lead, other people's.
+pub fn judge(subject: &Subject<'_>, earlier: Option<&FirstLead>, found: Candidates) -> Finding {
+    let mut hits = register_hits(subject, found.parties);
+    hits.extend(lead_hits(subject, earlier, found.others));
+    Finding::of(hits)
 }
 
 /// Forgets a removed party's look-up rows, found by its variants.
@@ -152,21 +227,8 @@ pub async fn forget_name(conn: &impl ConnectionTrait, party_id: Uuid, name_key: 
     Ok(())
 }
 
-async fn register_hits(
-    conn: &impl ConnectionTrait,
-    subject: &Subject<'_>,
-    named: Vec<Uuid>,
-) -> Result<Vec<Hit>, DbErr> {
-    use conflict_party::Column as P;
+fn register_hits(subject: &Subject<'_>, parties: Vec<Party>) -> Vec<Hit> {
     let organization = keys::email_organization(subject.email);
-    let mut any = Condition::any().add(P::EmailKey.eq(subject.email_key));
-    if let Some(org) = &organization {
-        any = any.add(P::OrganizationKey.eq(org.as_str()));
-    }
-    if !named.is_empty() {
-        any = any.add(P::Id.is_in(named));
-    }
-    let parties = conflict_party::Entity::find().filter(any).limit(MAX_CANDIDATES).all(conn).await?;
     let mut hits: Vec<Hit> = parties
         .into_iter()
         .filter_map(|party| {
@@ -191,7 +253,7 @@ async fn register_hits(
         })
         .collect();
     best_first(&mut hits);
-    Ok(hits)
+    hits
 }
 
 /// Earlier leads of other people whose name matches, and the first lead of this same person.
@@ -200,14 +262,9 @@ async fn register_hits(
 /// variants, which a lead with a letter wrong or missing also meets.) Each other person counts
 /// by their first lead (`duplicate_of IS NULL`, a partial index): an address that submitted
 /// thousands of times costs one index entry, not thousands.
-async fn lead_hits(
-    conn: &DatabaseConnection,
-    subject: &Subject<'_>,
-    variants: &BTreeSet<String>,
-) -> Result<Vec<Hit>, DbErr> {
-    use lead::Column as L;
+fn lead_hits(subject: &Subject<'_>, earlier: Option<&FirstLead>, others: Vec<FirstLead>) -> Vec<Hit> {
     let mut hits = Vec::new();
-    if let Some(first) = subject.earlier {
+    if let Some(first) = earlier {
         let mut matched_on = vec!["email".to_owned()];
         if first.name_key == subject.name_key {
             matched_on.push("name".to_owned());
@@ -223,52 +280,18 @@ async fn lead_hits(
             same_person: true,
         });
     }
-    if variants.is_empty() {
-        return Ok(hits);
-    }
-    let others: Vec<(Uuid, String, String, String)> = match conn.get_database_backend() {
-        // An unnamed statement, for the reason `parties_named` gives.
-        DatabaseBackend::Postgres => {
-            const SQL: &str = "SELECT id, first_name, last_name, name_key FROM leads WHERE name_key = ANY($1) \
-                 AND duplicate_of IS NULL AND email_key <> $2 AND id <> $3 AND created_at < $4 LIMIT 50";
-            let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
-            sea_orm::sqlx::query_as(SQL)
-                .bind(variants)
-                .bind(subject.email_key)
-                .bind(subject.lead_id)
-                .bind(subject.submitted_at)
-                .persistent(false)
-                .fetch_all(conn.get_postgres_connection_pool())
-                .await
-                .map_err(sqlx_error)?
-        }
-        _ => {
-            lead::Entity::find()
-                .select_only()
-                .columns([L::Id, L::FirstName, L::LastName, L::NameKey])
-                .filter(L::NameKey.is_in(variants.iter().cloned()))
-                .filter(L::DuplicateOf.is_null())
-                .filter(L::EmailKey.ne(subject.email_key))
-                .filter(L::Id.ne(subject.lead_id))
-                .filter(L::CreatedAt.lt(subject.submitted_at))
-                .limit(MAX_CANDIDATES)
-                .into_tuple()
-                .all(conn)
-                .await?
-        }
-    };
     let mut others: Vec<Hit> = others
         .into_iter()
-        .filter_map(|(id, first_name, last_name, name_key)| {
+        .filter_map(|other| {
             let mut matched = Matched::default();
-            matched.name(subject.name_key, &name_key);
+            matched.name(subject.name_key, &other.name_key);
             matched.into_hit(|matched_on, score| Hit {
                 source: Source::Lead,
                 matched_on,
                 score,
                 party_id: None,
-                lead_id: Some(id),
-                name: format!("{first_name} {last_name}"),
+                lead_id: Some(other.id),
+                name: format!("{} {}", other.first_name, other.last_name),
                 role: None,
                 same_person: false,
             })
@@ -276,7 +299,7 @@ async fn lead_hits(
         .collect();
     best_first(&mut others);
     hits.extend(others);
-    Ok(hits)
+    hits
 }
 
 /// What one candidate matched on, and how strongly.

@@ -7,7 +7,7 @@ use entity::lead::{self, ConflictState};
 use sea_orm::sea_query::Expr;
 use uuid::Uuid;
 
-use super::check::{self, Finding, Hit, Subject};
+use super::check::{self, Finding, FirstLead, Hit, Subject};
 use crate::{
     accounts::session::Staff,
     error::AppError,
@@ -115,9 +115,8 @@ pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Mo
         email_key: &lead.email_key,
         email: &lead.email,
         submitted_at: lead.created_at,
-        earlier: earlier.as_ref(),
     };
-    let finding = check::run(&leads.db, &subject).await?;
+    let finding = check::run(&leads.db, &subject, earlier.as_ref().map(FirstLead::from).as_ref()).await?;
     let by = actor.user().id;
     let hits = serde_json::to_value(&finding.hits).expect("hits serialise");
     let changed = change_lead(leads, id, |lead, now| {
