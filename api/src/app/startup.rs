@@ -190,7 +190,11 @@ fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppSt
         round_robin: config.round_robin,
         ack_per_recipient: config.ack_per_recipient,
     };
-    let lead_writer = LeadWriter::start(writer, (config.database.max_connections as usize / 2).max(1));
+    // One writer per four connections (one per core with the default pool): each writes all
+    // the leads waiting, so fewer writers write bigger batches, and a batch's statements are
+    // shared by its leads. With half the pool writing, batches held 3.7 leads on two cores and
+    // with a quarter 7.6 (BENCHMARKS.md).
+    let lead_writer = LeadWriter::start(writer, (config.database.max_connections as usize / 4).max(1));
     let accounts = Accounts { db: db.clone(), tokens, limits: limits.clone(), announcer: announcer.clone(), signed_in };
     let leads = Leads {
         db: db.clone(),
