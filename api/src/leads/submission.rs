@@ -118,8 +118,7 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     let subject =
         check::Subject { lead_id: id, name_key: &name_key, email_key: &email_key, email: &email, submitted_at: now };
     // The address's first lead comes with the check's reads: a new lead repeats it.
-    let mut candidates = check::look_up(&leads.db, &subject).await?;
-    let earlier = candidates.first_of_address.take();
+    let (earlier, candidates) = check::look_up(&leads.db, &subject).await?;
     let finding = check::judge(&subject, earlier.as_ref(), candidates);
     let file = store_resume(leads, upload).await?;
     let row = lead::Model {

@@ -83,17 +83,6 @@ impl Finding {
     }
 }
 
-/// Checks a lead against what `look_up` finds for it; `earlier` is the first lead of the same
-/// person, when this one repeats it.
-pub async fn run(
-    conn: &impl ConnectionTrait,
-    subject: &Subject<'_>,
-    earlier: Option<&FirstLead>,
-) -> Result<Finding, DbErr> {
-    let candidates = look_up(conn, subject).await?;
-    Ok(judge(subject, earlier, candidates))
-}
-
 /// A lead as the check sees it: a first lead (one that repeats no earlier one).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FirstLead {
@@ -116,11 +105,8 @@ impl From<&lead::Model> for FirstLead {
     }
 }
 
-/// What the check reads about a lead, in one statement.
+/// Who a lead may conflict with, as `look_up` found them.
 pub struct Candidates {
-    /// The first lead ever submitted with the lead's address (any case), which a new lead
-    /// repeats. (Two first submissions racing each other both count as first.)
-    pub first_of_address: Option<FirstLead>,
     parties: Vec<Party>,
     /// Other people's first leads whose name key is one of the name's variants.
     others: Vec<FirstLead>,
@@ -138,15 +124,20 @@ struct Party {
 /// The address's first lead (one index entry, through the partial index of first leads,
 /// however many repeats the address has), the register's parties with the lead's email,
 /// organisation or a name variant (the variants through `conflict_keys`' primary key), and
-/// other people's first leads under a variant; each part bounded (50 parties, 50 leads). One statement instead of
-/// four: on PostgreSQL each round trip cost the database more than the reads themselves.
+/// other people's first leads under a variant; each part bounded (50 parties, 50 leads).
+/// The first lead is the one a new lead repeats (two first submissions racing each other both
+/// count as first). One statement instead of four: on PostgreSQL each round trip cost the
+/// database more than the reads themselves.
 /// The variants go in as a JSON array, which both databases unpack. On PostgreSQL the other
 /// leads are looked up once per variant, joined to the variants: with `name_key = ANY(…)`
 /// the planner, before the table's first ANALYZE (a new database's first minutes), walked the
 /// whole `(email_key, created_at)` index for `created_at < $5` instead (0.85 ms a submission at
 /// 5,000 leads, growing; BENCHMARKS.md). Joined, the name's index is the only way in, so the
 /// statement can be prepared once; a register import ANALYZEs, which re-plans it.
-pub async fn look_up(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Result<Candidates, DbErr> {
+pub async fn look_up(
+    conn: &impl ConnectionTrait,
+    subject: &Subject<'_>,
+) -> Result<(Option<FirstLead>, Candidates), DbErr> {
     const POSTGRES: &str = "\
         (SELECT 0 AS part, id, first_name AS name, last_name, name_key, created_at, NULL AS email_key, \
            NULL AS organization_key, NULL AS role \
@@ -179,19 +170,10 @@ pub async fn look_up(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Resu
         subject.lead_id.into(),
         subject.submitted_at.into(),
     ];
-    let mut found = Candidates { first_of_address: None, parties: Vec::new(), others: Vec::new() };
+    let (mut first_of_address, mut found) = (None, Candidates { parties: Vec::new(), others: Vec::new() });
     for row in conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
-        let lead = |row: &sea_orm::QueryResult| -> Result<FirstLead, DbErr> {
-            Ok(FirstLead {
-                id: row.try_get("", "id")?,
-                first_name: row.try_get("", "name")?,
-                last_name: row.try_get("", "last_name")?,
-                name_key: row.try_get("", "name_key")?,
-                created_at: row.try_get("", "created_at")?,
-            })
-        };
         match row.try_get::<i32>("", "part")? {
-            0 => found.first_of_address = Some(lead(&row)?),
+            0 => first_of_address = Some(first_lead(&row)?),
             1 => found.parties.push(Party {
                 id: row.try_get("", "id")?,
                 name: row.try_get("", "name")?,
@@ -200,13 +182,24 @@ pub async fn look_up(conn: &impl ConnectionTrait, subject: &Subject<'_>) -> Resu
                 organization_key: row.try_get("", "organization_key")?,
                 role: row.try_get("", "role")?,
             }),
-            _ => found.others.push(lead(&row)?),
+            _ => found.others.push(first_lead(&row)?),
         }
     }
-    Ok(found)
+    Ok((first_of_address, found))
 }
 
-/// Scores what was found: register parties, the same person's first lead, other people's.
+fn first_lead(row: &sea_orm::QueryResult) -> Result<FirstLead, DbErr> {
+    Ok(FirstLead {
+        id: row.try_get("", "id")?,
+        first_name: row.try_get("", "name")?,
+        last_name: row.try_get("", "last_name")?,
+        name_key: row.try_get("", "name_key")?,
+        created_at: row.try_get("", "created_at")?,
+    })
+}
+
+/// Scores what was found: register parties, the same person's first lead (`earlier`, when this
+/// lead repeats one), other people's.
 pub fn judge(subject: &Subject<'_>, earlier: Option<&FirstLead>, found: Candidates) -> Finding {
     let mut hits = register_hits(subject, found.parties);
     hits.extend(lead_hits(subject, earlier, found.others));

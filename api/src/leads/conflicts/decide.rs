@@ -105,8 +105,9 @@ pub async fn resolve(
 pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Model, AppError> {
     use lead::Column as C;
     let lead = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    // The lead it repeated when submitted (the address's first lead may since be another).
     let earlier = match lead.duplicate_of {
-        Some(first) => submission::find(&leads.db, first).await?,
+        Some(first) => submission::find(&leads.db, first).await?.as_ref().map(FirstLead::from),
         None => None,
     };
     let subject = Subject {
@@ -116,7 +117,8 @@ pub async fn rerun(leads: &Leads, id: Uuid, actor: Staff<'_>) -> Result<lead::Mo
         email: &lead.email,
         submitted_at: lead.created_at,
     };
-    let finding = check::run(&leads.db, &subject, earlier.as_ref().map(FirstLead::from).as_ref()).await?;
+    let (_, candidates) = check::look_up(&leads.db, &subject).await?;
+    let finding = check::judge(&subject, earlier.as_ref(), candidates);
     let by = actor.user().id;
     let hits = serde_json::to_value(&finding.hits).expect("hits serialise");
     let changed = change_lead(leads, id, |lead, now| {
