@@ -62,6 +62,41 @@ impl RunDb {
         Ok(Self { dir, postgres, jwt_secret: api::infra::secrets::random_token(48) })
     }
 
+    /// A new run whose database starts as a copy of this one's (which no process may have
+    /// open): a file copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL. Seeding a
+    /// million leads once and copying them per round is minutes faster than seeding per round.
+    pub async fn copy(&self) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("intake-bench-").tempdir()?;
+        let postgres = match &self.postgres {
+            None => {
+                let (from, to) = (self.dir.path().to_owned(), dir.path().to_owned());
+                tokio::task::spawn_blocking(move || {
+                    // The database and, should a checkpoint not have emptied it, its journal.
+                    for file in ["intake.db", "intake.db-wal"] {
+                        if from.join(file).exists() {
+                            std::fs::copy(from.join(file), to.join(file))?;
+                        }
+                    }
+                    std::io::Result::Ok(())
+                })
+                .await??;
+                None
+            }
+            Some((server, url)) => {
+                let template = url::Url::parse(url)?.path().trim_start_matches('/').to_owned();
+                let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
+                Database::connect(server)
+                    .await?
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+                    .await?;
+                let mut copy = url::Url::parse(server)?;
+                copy.set_path(&name);
+                Some((server.clone(), copy.to_string()))
+            }
+        };
+        Ok(Self { dir, postgres, jwt_secret: self.jwt_secret.clone() })
+    }
+
     /// The environment every process of this run gets: the embedded defaults but for the
     /// database, and limits high enough that the load is not refused as abuse.
     pub fn env(&self) -> Vec<(String, String)> {

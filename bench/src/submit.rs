@@ -28,7 +28,7 @@ pub struct Outcome {
 
 /// Rounds of the submit benchmark: each server runs once per round, in turn, and the table
 /// shows the medians, so that a slow moment of the machine does not land on one server alone.
-const ROUNDS: usize = 3;
+pub const ROUNDS: usize = 3;
 
 pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> {
     let mut section = Section::new(format!(
@@ -83,7 +83,7 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
 }
 
 /// The run with the median rate, its rounds' rates beside it.
-fn median(mut runs: Vec<Outcome>) -> Outcome {
+pub fn median(mut runs: Vec<Outcome>) -> Outcome {
     let rates: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.per_second)).collect();
     runs.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
     let mut middle = runs.swap_remove(runs.len() / 2);
