@@ -161,31 +161,42 @@ pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
     if keyed > 0 {
         tracing::info!(leads = keyed, "earlier leads made findable by the conflict check");
     }
-    assemble(config, db)
+    let lead_writes = db::connect_lead_writer(&config.database).await?;
+    assemble(config, db, lead_writes)
 }
 
 /// Accounts remembered at once; more active accounts than this are simply looked up again.
 const SIGNED_IN_KEPT: usize = 1024;
 
 /// The composition root: every service built once from the configuration.
-fn assemble(config: &Config, mut db: DatabaseConnection) -> anyhow::Result<AppState> {
+fn assemble(
+    config: &Config,
+    mut db: DatabaseConnection,
+    lead_writes: Option<DatabaseConnection>,
+) -> anyhow::Result<AppState> {
     let statements = Arc::new(AtomicU64::new(0));
-    let (counter, exported) = (statements.clone(), crate::infra::metrics::db_statements());
-    db.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        exported.increment(1);
+    let count = |db: &mut DatabaseConnection| {
+        let (counter, exported) = (statements.clone(), crate::infra::metrics::db_statements());
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            exported.increment(1);
+        });
+    };
+    count(&mut db);
+    let lead_writes = lead_writes.map(|mut own| {
+        count(&mut own);
+        own
     });
     let storage = Storage::new(&config.storage)?;
     let mailer = Mailer::new(&config.mail, &config.firm_name, config.jobs.concurrency as u32)?;
     let tokens = Arc::new(TokenKeys::new(&config.jwt_secret, config.token_ttl));
     let limits = Arc::new(Limits::new(config.limits, &db));
     let links = Arc::new(FileLinks::new(&config.jwt_secret, &config.public_url, config.download_link_ttl));
-    // Half the pool writes leads at most, so that reads always find a connection.
     let freshness = Arc::new(Freshness::default());
     let announcer = Announcer::new(db.clone(), freshness.clone());
     let signed_in = Arc::new(Recent::new(config.read_cache_max_age, SIGNED_IN_KEPT));
     let writer = WriterSettings {
-        db: db.clone(),
+        db: lead_writes.unwrap_or_else(|| db.clone()),
         announcer: announcer.clone(),
         round_robin: config.round_robin,
         ack_per_recipient: config.ack_per_recipient,

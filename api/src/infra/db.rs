@@ -43,12 +43,30 @@ impl DatabaseSettings {
 }
 
 pub async fn connect(config: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    connect_with(config, config.max_connections).await
+}
+
+/// On SQLite, the lead writer's own connection. SQLite empties a connection's page cache
+/// whenever another connection has written since that connection's last transaction, so a
+/// writer taking whichever pooled connection was free read the lead indexes' pages afresh
+/// from the file for every batch; on its own connection, the pages of the last batch are
+/// still there for the next. On a million leads this took the submission rate from 0.84× to
+/// 0.87–0.89× of an empty database's (BENCHMARKS.md); larger caches measured no better. None
+/// on PostgreSQL, whose writers share the pool.
+pub async fn connect_lead_writer(config: &DatabaseSettings) -> anyhow::Result<Option<DatabaseConnection>> {
+    if !config.is_embedded() {
+        return Ok(None);
+    }
+    Ok(Some(connect_with(config, 1).await?))
+}
+
+async fn connect_with(config: &DatabaseSettings, connections: u32) -> anyhow::Result<DatabaseConnection> {
     if config.is_embedded() {
         sqlite_memory_statistics_off();
     }
     let mut options = ConnectOptions::new(with_tls_mode(&config.url));
     options
-        .max_connections(config.max_connections)
+        .max_connections(connections)
         .min_connections(1)
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
