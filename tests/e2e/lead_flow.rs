@@ -114,6 +114,11 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
         ("gRaCe", vec!["Hopper"]),
         ("%", vec![]),
         ("_", vec![]),
+        // Each field on its own: neither a term with a space nor one without matches across two.
+        ("ada lovelace", vec![]),
+        ("adalovelace", vec![]),
+        ("hopper grace", vec![]),
+        ("lace ada@", vec![]),
     ] {
         let body = app.graphql(search, json!({ "s": term }), Some(&token)).await;
         let names: Vec<_> = body["data"]["leads"]["nodes"]
