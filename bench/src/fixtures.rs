@@ -71,10 +71,14 @@ impl RunDb {
             None => {
                 let (from, to) = (self.dir.path().to_owned(), dir.path().to_owned());
                 tokio::task::spawn_blocking(move || {
-                    // The database and, should a checkpoint not have emptied it, its journal.
+                    // The database and, should a checkpoint not have emptied it, its journal, both
+                    // on disk before the run: else the run shares the machine with their
+                    // writeback, which no deployment's database has waiting.
                     for file in ["intake.db", "intake.db-wal"] {
                         if from.join(file).exists() {
                             std::fs::copy(from.join(file), to.join(file))?;
+                            std::fs::File::open(from.join(file))?.sync_all()?;
+                            std::fs::File::open(to.join(file))?.sync_all()?;
                         }
                     }
                     std::io::Result::Ok(())
@@ -85,10 +89,10 @@ impl RunDb {
             Some((server, url)) => {
                 let template = url::Url::parse(url)?.path().trim_start_matches('/').to_owned();
                 let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
-                Database::connect(server)
-                    .await?
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
-                    .await?;
+                let admin = Database::connect(server).await?;
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await?;
+                // The copy on disk before the run, as for SQLite.
+                admin.execute_unprepared("CHECKPOINT").await?;
                 let mut copy = url::Url::parse(server)?;
                 copy.set_path(&name);
                 Some((server.clone(), copy.to_string()))

@@ -131,17 +131,14 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
         let seeded = RunDb::create(backend).await?;
         let took = seed(&seeded, leads).await?;
         println!("{}: {leads} leads seeded in {took:.0} s", backend.label());
-        let loads: [(&'static str, fn() -> Load); 3] = [
-            ("Empty, new addresses", Load::unique),
-            ("Seeded, new addresses", Load::unique),
-            ("Seeded, one address", || Load::from_address(REPEATER)),
-        ];
-        let mut runs: Vec<Vec<submit::Outcome>> = loads.iter().map(|_| Vec::new()).collect();
+        let labels = ["Empty, new addresses", "Seeded, new addresses", "Seeded, one address"];
+        let mut runs: Vec<Vec<submit::Outcome>> = labels.iter().map(|_| Vec::new()).collect();
         for _ in 0..submit::ROUNDS {
-            for (i, ((label, load), runs)) in loads.iter().zip(&mut runs).enumerate() {
+            for (i, (label, runs)) in labels.into_iter().zip(&mut runs).enumerate() {
                 let (db, load) = match i {
-                    0 => (RunDb::create(backend).await?, load()),
-                    _ => (seeded.copy().await?, Load { seeded: leads, ..load() }),
+                    0 => (RunDb::create(backend).await?, Load::unique()),
+                    1 => (seeded.copy().await?, Load { seeded: leads, ..Load::unique() }),
+                    _ => (seeded.copy().await?, Load { seeded: leads, ..Load::from_address(REPEATER) }),
                 };
                 runs.push(submit::measure_with(db, backend, Kind::IntakeApi, label, seconds, load).await?);
             }
