@@ -8,7 +8,7 @@ use entity::lead::{self, ConflictState, LeadOutcome, LeadStatus};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
-    sea_query::{Alias, BinOper, Expr, ExprTrait, Func, IntoIden, LikeExpr, Query, SelectStatement, SimpleExpr},
+    sea_query::{Alias, Expr, ExprTrait, Func, IntoIden, LikeExpr, Query, SelectStatement, SimpleExpr},
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -379,22 +379,12 @@ async fn text_index_matches(db: &impl ConnectionTrait, term: &str) -> Result<u64
 fn search_condition(term: &str, table: impl IntoIden) -> Condition {
     use lead::Column as C;
     let table = table.into_iden();
-    let like = || LikeExpr::new(like_pattern(term)).escape('\\');
-    let col = |c: C| Expr::col((table.clone(), c));
-    let in_fields = if term.contains(' ') {
-        let matches = |c: C| Expr::expr(Func::lower(col(c))).like(like());
-        Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email))
-    } else {
-        // A term without a space cannot span the spaces between the fields, so the three
-        // joined are tested at once: one `lower()` a lead instead of three, which is most of
-        // a search's cost when it walks a thousand leads for a common first name.
-        let then = |left: Expr, right: Expr| left.binary(BinOper::Custom("||"), right);
-        let space = || Expr::val(" ");
-        let joined = then(then(then(then(col(C::FirstName), space()), col(C::LastName)), space()), col(C::Email));
-        Condition::all().add(Expr::expr(Func::lower(joined)).like(like()))
+    let pattern = like_pattern(term);
+    let matches = |col: C| {
+        Expr::expr(Func::lower(Expr::col((table.clone(), col)))).like(LikeExpr::new(pattern.clone()).escape('\\'))
     };
     Condition::all()
-        .add(in_fields)
+        .add(Condition::any().add(matches(C::FirstName)).add(matches(C::LastName)).add(matches(C::Email)))
         // A tombstone's "[erased]" is not a name anyone searches for.
         .add(Expr::col((table, C::ErasedAt)).is_null())
 }
