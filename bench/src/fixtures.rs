@@ -71,13 +71,12 @@ impl RunDb {
             None => {
                 let (from, to) = (self.dir.path().to_owned(), dir.path().to_owned());
                 tokio::task::spawn_blocking(move || {
-                    // The database and, should a checkpoint not have emptied it, its journal, both
-                    // on disk before the run: else the run shares the machine with their
-                    // writeback, which no deployment's database has waiting.
+                    // The database and, should a checkpoint not have emptied it, its journal, on
+                    // disk before the run: else the run shares the machine with their writeback,
+                    // which no deployment's database has waiting.
                     for file in ["intake.db", "intake.db-wal"] {
                         if from.join(file).exists() {
                             std::fs::copy(from.join(file), to.join(file))?;
-                            std::fs::File::open(from.join(file))?.sync_all()?;
                             std::fs::File::open(to.join(file))?.sync_all()?;
                         }
                     }
