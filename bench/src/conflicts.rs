@@ -90,7 +90,7 @@ async fn fill(db: &RunDb, n: usize) -> anyhow::Result<f64> {
         .map_err(|bad| anyhow::anyhow!("bad rows: {:?}", &bad[..bad.len().min(3)]))?;
     let seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(imported == n, "imported {imported} of {n} parties");
-    state.db.close().await?;
+    state.close().await?;
     println!("conflict register: {n} parties imported in {seconds:.1} s");
     Ok(seconds)
 }

@@ -124,7 +124,7 @@ async fn seed(db: &RunDb) -> anyhow::Result<Vec<Uuid>> {
         });
         lead::Entity::insert_many(rows).exec_without_returning(&state.db).await?;
     }
-    state.db.clone().close().await?;
+    state.close().await?;
     Ok(ids)
 }
 

@@ -225,7 +225,7 @@ pub async fn seed(db: &RunDb, n: u64) -> anyhow::Result<f64> {
         // gigabytes that no deployment has waiting.
         state.db.execute_unprepared("CHECKPOINT").await?;
     }
-    state.db.close().await?;
+    state.close().await?;
     if sqlite {
         let file = db.path().join("intake.db");
         tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_all()).await??;

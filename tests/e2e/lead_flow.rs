@@ -161,3 +161,21 @@ async fn restart_keeps_everything(backend: Backend) {
     assert_eq!(app.client.get(url).send().await.unwrap().bytes().await.unwrap().as_ref(), PDF);
     assert_eq!(app.drain_mail().await.sent, 2);
 }
+
+/// Closed, the embedded database is one file again: every connection, the lead writer's own
+/// included, is closed, so SQLite has put the write-ahead log's pages back into the file (a
+/// backup of `intake.db` alone, as `bench` copies it, holds every lead).
+#[tokio::test]
+async fn closing_the_state_leaves_every_lead_in_the_database_file() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    app.state.close().await.unwrap();
+
+    let wal = app.data_dir().join("intake.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "the write-ahead log was left behind");
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(app.data_dir().join("intake.db"), copy.path().join("intake.db")).unwrap();
+    let url = format!("sqlite://{}?mode=ro", copy.path().join("intake.db").display());
+    let alone = sea_orm::Database::connect(url).await.unwrap();
+    assert_eq!(lead::Entity::find().count(&alone).await.unwrap(), 1);
+}

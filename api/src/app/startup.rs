@@ -148,7 +148,7 @@ impl Application {
         if let Some(live) = live {
             let _ = live.await;
         }
-        self.state.db.clone().close().await.ok();
+        self.state.close().await.ok();
         served
     }
 }

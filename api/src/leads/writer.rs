@@ -35,6 +35,8 @@ const JOBS_PER_STATEMENT: usize = 1000;
 #[derive(Clone)]
 pub struct LeadWriter {
     queue: mpsc::Sender<Pending>,
+    /// The connection the writing tasks write through, to be closed with the rest.
+    db: DatabaseConnection,
 }
 
 /// How the writing tasks work: shared by all of them.
@@ -62,10 +64,17 @@ impl LeadWriter {
         let sqlite = settings.db.get_database_backend() == DatabaseBackend::Sqlite;
         let writers = if sqlite { 1 } else { writers.max(1) };
         let incoming = Arc::new(Mutex::new(incoming));
+        let db = settings.db.clone();
         for _ in 0..writers {
             tokio::spawn(run(settings.clone(), incoming.clone()));
         }
-        Self { queue }
+        Self { queue, db }
+    }
+
+    /// Closes the connection the writer writes through (on SQLite its own, whose closing
+    /// checkpoints the write-ahead log into the database file if it is the last one open).
+    pub async fn close(&self) -> Result<(), DbErr> {
+        self.db.close_by_ref().await
     }
 
     /// Writes the lead and its jobs, all or nothing, and returns once they are committed. Once

@@ -49,6 +49,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Closes every database connection the state holds: the pool and, on SQLite, the lead
+    /// writer's own. Until both are closed, SQLite leaves the write-ahead log beside the
+    /// database file, so a copy of the file alone would miss the last writes.
+    pub async fn close(&self) -> Result<(), sea_orm::DbErr> {
+        self.db.close_by_ref().await?;
+        self.lead_writer.close().await
+    }
+
     pub fn worker(&self) -> Worker {
         Worker::new(
             self.db.clone(),
