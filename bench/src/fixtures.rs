@@ -41,7 +41,7 @@ impl Backend {
 /// that is dropped at the end.
 pub struct RunDb {
     pub dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
+    postgres: Option<RunDatabase>,
     /// One signing secret for every process of the run, made for it.
     jwt_secret: String,
 }
@@ -51,13 +51,7 @@ impl RunDb {
         let dir = tempfile::Builder::new().prefix("intake-bench-").tempdir()?;
         let postgres = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres(server) => {
-                let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
-                Database::connect(server).await?.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
-                let mut url = url::Url::parse(server)?;
-                url.set_path(&name);
-                Some((server.clone(), url.to_string()))
-            }
+            Backend::Postgres(server) => Some(RunDatabase::create(server, None).await?),
         };
         Ok(Self { dir, postgres, jwt_secret: api::infra::secrets::random_token(48) })
     }
@@ -85,17 +79,7 @@ impl RunDb {
                 .await??;
                 None
             }
-            Some((server, url)) => {
-                let template = url::Url::parse(url)?.path().trim_start_matches('/').to_owned();
-                let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(server).await?;
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await?;
-                // The copy on disk before the run, as for SQLite.
-                admin.execute_unprepared("CHECKPOINT").await?;
-                let mut copy = url::Url::parse(server)?;
-                copy.set_path(&name);
-                Some((server.clone(), copy.to_string()))
-            }
+            Some(original) => Some(RunDatabase::create(&original.server, Some(&original.name)).await?),
         };
         Ok(Self { dir, postgres, jwt_secret: self.jwt_secret.clone() })
     }
@@ -111,8 +95,8 @@ impl RunDb {
             ("INTAKE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
             ("INTAKE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ];
-        if let Some((_, url)) = &self.postgres {
-            env.push(("DATABASE_URL", url.clone()));
+        if let Some(database) = &self.postgres {
+            env.push(("DATABASE_URL", database.url.clone()));
         }
         env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
@@ -122,8 +106,8 @@ impl RunDb {
     /// through `env()`).
     pub fn config(&self) -> api::app::config::Config {
         let mut config = api::app::config::Config::for_tests(self.dir.path());
-        if let Some((_, url)) = &self.postgres {
-            config.database.url = url.clone();
+        if let Some(database) = &self.postgres {
+            config.database.url = database.url.clone();
         }
         config.jwt_secret = self.jwt_secret.clone().into_bytes();
         config
@@ -142,14 +126,40 @@ impl RunDb {
         let dir = self.dir.path().to_owned();
         tokio::task::spawn_blocking(move || empty_files(&dir)).await??;
         FINISHED.lock().expect("not poisoned").push(self.dir);
-        if let Some((server, url)) = self.postgres {
-            let name = url::Url::parse(&url)?.path().trim_start_matches('/').to_owned();
-            Database::connect(&server)
+        if let Some(database) = self.postgres {
+            let name = &database.name;
+            Database::connect(&database.server)
                 .await?
                 .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// A run's own database on a PostgreSQL server.
+struct RunDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl RunDatabase {
+    /// A new database, empty or a copy of `template` (on disk before the run, as a SQLite
+    /// copy is).
+    async fn create(server: &str, template: Option<&str>) -> anyhow::Result<Self> {
+        let name = format!("intake_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut url = url::Url::parse(server)?;
+        url.set_path(&name);
+        let admin = Database::connect(server).await?;
+        match template {
+            None => admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?,
+            Some(template) => {
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await?;
+                admin.execute_unprepared("CHECKPOINT").await?
+            }
+        };
+        Ok(Self { server: server.to_owned(), name, url: url.to_string() })
     }
 }
 

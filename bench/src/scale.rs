@@ -108,6 +108,14 @@ pub fn last_name(i: u64) -> String {
     name
 }
 
+/// The runs of each round: their label, whether they start from the seeded database, and the
+/// one address they send from (else a new one every request). The first is the base.
+const RUNS: [(&str, bool, Option<&str>); 3] = [
+    ("Empty, new addresses", false, None),
+    ("Seeded, new addresses", true, None),
+    ("Seeded, one address", true, Some(REPEATER)),
+];
+
 /// Rows per INSERT: each binds every column, within both databases' parameter limits.
 const BATCH: u64 = 500;
 
@@ -131,14 +139,14 @@ pub async fn run(backends: &[Backend], seconds: u64) -> anyhow::Result<Section> 
         let seeded = RunDb::create(backend).await?;
         let took = seed(&seeded, leads).await?;
         println!("{}: {leads} leads seeded in {took:.0} s", backend.label());
-        let labels = ["Empty, new addresses", "Seeded, new addresses", "Seeded, one address"];
-        let mut runs: Vec<Vec<submit::Outcome>> = labels.iter().map(|_| Vec::new()).collect();
+        let mut runs: Vec<Vec<submit::Outcome>> = RUNS.iter().map(|_| Vec::new()).collect();
         for _ in 0..submit::ROUNDS {
-            for (i, (label, runs)) in labels.into_iter().zip(&mut runs).enumerate() {
-                let (db, load) = match i {
-                    0 => (RunDb::create(backend).await?, Load::unique()),
-                    1 => (seeded.copy().await?, Load { seeded: leads, ..Load::unique() }),
-                    _ => (seeded.copy().await?, Load { seeded: leads, ..Load::from_address(REPEATER) }),
+            for (&(label, on_seeded, from), runs) in RUNS.iter().zip(&mut runs) {
+                let load = from.map_or_else(Load::unique, Load::from_address);
+                let (db, load) = if on_seeded {
+                    (seeded.copy().await?, Load { seeded: leads, ..load })
+                } else {
+                    (RunDb::create(backend).await?, load)
                 };
                 runs.push(submit::measure_with(db, backend, Kind::IntakeApi, label, seconds, load).await?);
             }
