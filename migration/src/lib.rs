@@ -15,6 +15,7 @@ mod m20261130_000010_integrations;
 mod m20261130_000011_bounded_lookups;
 mod m20261130_000012_list_indexes;
 mod m20261130_000013_unlogged_rate_limits;
+mod m20261201_000014_search_text;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_bounded_lookups::Migration),
             Box::new(m20261130_000012_list_indexes::Migration),
             Box::new(m20261130_000013_unlogged_rate_limits::Migration),
+            Box::new(m20261201_000014_search_text::Migration),
         ]
     }
 }

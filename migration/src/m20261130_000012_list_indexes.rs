@@ -80,7 +80,8 @@ const SQLITE_SEARCH: &[&str] = &[
        VALUES (new.rowid, new.first_name, new.last_name, new.email); END",
 ];
 
-/// The expression must be the one `leads::list` searches for the planner to use it.
+/// The expression was the one `leads::list` searched, for the planner to use it (until
+/// `m20261201_000014_search_text` put it in a column).
 const POSTGRES_SEARCH: &[&str] = &[
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX idx_leads_search ON leads USING gin \
