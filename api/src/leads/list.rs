@@ -144,8 +144,8 @@ pub async fn count(db: &impl ConnectionTrait, filter: &LeadFilter) -> Result<u64
     let select = match &filter.search {
         Some(term) => {
             let backend = db.get_database_backend();
-            let exact = filtered(filter).filter(search_condition(term, lead::Entity, backend));
-            through_text_index(exact.clone(), term, backend).unwrap_or(exact)
+            through_text_index(filtered(filter), term, backend)
+                .unwrap_or_else(|| filtered(filter).filter(search_condition(term, lead::Entity, backend)))
         }
         None => filtered(filter),
     };
@@ -252,7 +252,7 @@ impl Page {
     ) -> Result<Vec<lead::Model>, DbErr> {
         let backend = db.get_database_backend();
         let exact = past.clone().filter(search_condition(term, lead::Entity, backend));
-        let Some(indexed) = through_text_index(exact.clone(), term, backend) else {
+        let Some(indexed) = through_text_index(past.clone(), term, backend) else {
             return self.rows_of(db, self.ids(exact)).await;
         };
         let key = format!("{filter:?}").to_lowercase();
@@ -261,9 +261,13 @@ impl Page {
             return self.rows_of(db, self.ids(indexed)).await;
         }
         if backend == DatabaseBackend::Sqlite {
+            // SQLite's `lower()` folds ASCII alone, so a term with other letters is left to the
+            // text index, which folds them all.
             let way = match known {
                 Some(way) => way,
-                None if text_index_matches(db, term).await? > TEXT_INDEX_MAX_MATCHES => ways.note(key, Way::Walk),
+                None if term.is_ascii() && text_index_matches(db, term).await? > TEXT_INDEX_MAX_MATCHES => {
+                    ways.note(key, Way::Walk)
+                }
                 None => ways.note(key, Way::Index),
             };
             return self.rows_of(db, self.ids(if way == Way::Walk { exact } else { indexed })).await;
@@ -380,13 +384,14 @@ async fn text_index_matches(db: &impl ConnectionTrait, term: &str) -> Result<u64
     })
 }
 
-/// The exact test of a search: the term, literally and without regard to case, in the first
-/// name, the last name or the email of a lead that is not erased. PostgreSQL tests the three
-/// fields lowercased as the lead's `search_text` holds them (migration
+/// The test of a search, lead by lead: the term, literally and without regard to case, in the
+/// first name, the last name or the email of a lead that is not erased. PostgreSQL tests the
+/// three fields lowercased as the lead's `search_text` holds them (migration
 /// `m20261201_000014_search_text`): lowercasing under the database's locale converts every
 /// character to a wide one and back, and doing it three times for each lead a walk passes was
 /// most of a common term's search (1.1 of 1.5 ms at a million leads). SQLite's own `lower()`
-/// folds ASCII alone and costs little.
+/// costs little but folds ASCII alone: there it serves terms of ASCII (and those too short for
+/// the text index), and `through_text_index` the rest.
 fn search_condition(term: &str, table: impl IntoIden, backend: DatabaseBackend) -> Condition {
     use lead::Column as C;
     let table = table.into_iden();
@@ -398,10 +403,12 @@ fn search_condition(term: &str, table: impl IntoIden, backend: DatabaseBackend) 
             Condition::any().add(field(C::FirstName)).add(field(C::LastName)).add(field(C::Email))
         }
     };
-    Condition::all()
-        .add(matches)
-        // A tombstone's "[erased]" is not a name anyone searches for.
-        .add(Expr::col((table, C::ErasedAt)).is_null())
+    Condition::all().add(matches).add(not_erased(table))
+}
+
+/// A tombstone's "[erased]" is not a name anyone searches for.
+fn not_erased(table: impl IntoIden) -> SimpleExpr {
+    Expr::col((table, lead::Column::ErasedAt)).is_null()
 }
 
 /// PostgreSQL's generated column of the three search fields, lowercased, each on its own line:
@@ -425,22 +432,24 @@ fn fts_phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
-/// The exactly searched leads, found through the text index (migration
-/// `m20261130_000012_list_indexes`) without reading every lead, where the term allows:
-/// SQLite's trigram index gives the leads whose trigrams contain the term's (terms of three
-/// characters or more, as trigrams need), and the exact test still decides; PostgreSQL's
-/// trigram index is on `search_text`, which the exact test itself reads.
+/// The selected leads that match the term, found through the text index (migration
+/// `m20261130_000012_list_indexes`) without reading every lead, where the term allows. SQLite's
+/// trigram index matches a term of three characters or more within one field, folding the case
+/// of every letter (`"ødegaard"` finds "Ødegaard"), so its match is the whole test there.
+/// PostgreSQL's trigram index is on `search_text`, which the test itself reads.
 fn through_text_index(
-    exact: Select<lead::Entity>,
+    select: Select<lead::Entity>,
     term: &str,
     backend: DatabaseBackend,
 ) -> Option<Select<lead::Entity>> {
     match backend {
-        DatabaseBackend::Sqlite if term.chars().count() >= 3 => Some(exact.filter(Expr::cust_with_values(
-            r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
-            [fts_phrase(term)],
-        ))),
-        DatabaseBackend::Postgres => Some(exact),
+        DatabaseBackend::Sqlite if term.chars().count() >= 3 => {
+            Some(select.filter(not_erased(lead::Entity)).filter(Expr::cust_with_values(
+                r#""leads"."rowid" IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)"#,
+                [fts_phrase(term)],
+            )))
+        }
+        DatabaseBackend::Postgres => Some(select.filter(search_condition(term, lead::Entity, backend))),
         _ => None,
     }
 }
