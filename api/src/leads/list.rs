@@ -261,7 +261,7 @@ impl Page {
             return self.rows_of(db, self.ids(indexed)).await;
         }
         if backend == DatabaseBackend::Sqlite {
-            // SQLite's `lower()` folds ASCII alone, so a term with other letters is left to the
+            // SQLite's LIKE folds ASCII alone, so a term with other letters is left to the
             // text index, which folds them all.
             let way = match known {
                 Some(way) => way,
@@ -389,17 +389,19 @@ async fn text_index_matches(db: &impl ConnectionTrait, term: &str) -> Result<u64
 /// three fields lowercased as the lead's `search_text` holds them (migration
 /// `m20261201_000014_search_text`): lowercasing under the database's locale converts every
 /// character to a wide one and back, and doing it three times for each lead a walk passes was
-/// most of a common term's search (1.1 of 1.5 ms at a million leads). SQLite's own `lower()`
-/// costs little but folds ASCII alone: there it serves terms of ASCII (and those too short for
-/// the text index), and `through_text_index` the rest.
+/// most of a common term's search (1.1 of 1.5 ms at a million leads). SQLite's LIKE folds
+/// ASCII alone: there it serves terms of ASCII (and those too short for the text index), and
+/// `through_text_index` the rest.
 fn search_condition(term: &str, table: impl IntoIden, backend: DatabaseBackend) -> Condition {
     use lead::Column as C;
     let table = table.into_iden();
     let pattern = || LikeExpr::new(like_pattern(term)).escape('\\');
     let matches = match backend {
         DatabaseBackend::Postgres => Expr::col((table.clone(), SearchText)).like(pattern()).into_condition(),
+        // SQLite's LIKE itself ignores the case of ASCII letters, as far as its `lower()` would
+        // fold them; without `lower()` a first name's walk took half the time (0.5 of 1.0 ms).
         _ => {
-            let field = |col: C| Expr::expr(Func::lower(Expr::col((table.clone(), col)))).like(pattern());
+            let field = |col: C| Expr::col((table.clone(), col)).like(pattern());
             Condition::any().add(field(C::FirstName)).add(field(C::LastName)).add(field(C::Email))
         }
     };
