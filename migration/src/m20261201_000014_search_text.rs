@@ -6,8 +6,8 @@ pub struct Migration;
 /// PostgreSQL: the three searched fields, lowercased, kept in a generated column
 /// (`search_text`, one field per line) that the search tests and the trigram index covers,
 /// instead of lowercasing them again for every lead a search passes (most of a common
-/// term's search at a million leads). Adding the column rewrites the table once. SQLite's
-/// search is unchanged: its trigram table and its ASCII `lower()` cost little.
+/// term's search at a million leads). Adding the column rewrites the table once. SQLite needs
+/// none: its LIKE ignores the case of ASCII letters itself, and its trigram table folds the rest.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {

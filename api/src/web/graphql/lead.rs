@@ -262,7 +262,8 @@ pub struct LeadFilter {
     pub assigned_to: Option<ID>,
     /// `true`: only leads nobody is assigned to; `false`: only assigned ones.
     pub unassigned: Option<bool>,
-    /// Part of the first name, last name or email, ignoring case.
+    /// Part of the first name, last name or email (each on its own), ignoring case. No line
+    /// breaks, tabs or other control characters.
     pub search: Option<String>,
     /// Any of these conflict-check states.
     pub conflict_state: Option<Vec<ConflictState>>,
