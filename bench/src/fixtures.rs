@@ -127,11 +127,7 @@ impl RunDb {
         tokio::task::spawn_blocking(move || empty_files(&dir)).await??;
         FINISHED.lock().expect("not poisoned").push(self.dir);
         if let Some(database) = self.postgres {
-            let name = &database.name;
-            Database::connect(&database.server)
-                .await?
-                .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                .await?;
+            database.drop().await?;
         }
         Ok(())
     }
@@ -160,6 +156,15 @@ impl RunDatabase {
             }
         };
         Ok(Self { server: server.to_owned(), name, url: url.to_string() })
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        let name = &self.name;
+        Database::connect(&self.server)
+            .await?
+            .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .await?;
+        Ok(())
     }
 }
 
