@@ -53,7 +53,14 @@ const SINGLE_PUT_MAX: u64 = 256 * 1024;
 /// A spooled upload on its way into the store.
 pub enum Content {
     Memory(Bytes),
-    File { file: std::fs::File, size: u64 },
+    File {
+        file: std::fs::File,
+        size: u64,
+    },
+    /// Already in its place on the local disk, written when it was prepared.
+    Placed {
+        size: u64,
+    },
 }
 
 impl Content {
@@ -73,7 +80,7 @@ impl Content {
     pub fn size(&self) -> u64 {
         match self {
             Self::Memory(bytes) => bytes.len() as u64,
-            Self::File { size, .. } => *size,
+            Self::File { size, .. } | Self::Placed { size } => *size,
         }
     }
 }
@@ -117,33 +124,33 @@ impl Storage {
         Ok(Self { store, local_root: None })
     }
 
-    /// The first `size` bytes of a spooled upload, made ready for this store (blocking I/O:
-    /// call it off the async threads). The local disk takes every file from the spool by a
-    /// kernel copy; reading it into memory first cost a copy more per submission.
-    pub fn content(&self, file: std::fs::File, size: u64) -> std::io::Result<Content> {
-        if self.local_root.is_some() {
-            return Ok(Content::File { file, size });
+    /// The first `size` bytes of a spooled upload, made ready to be stored under `key` (blocking
+    /// I/O: call it off the async threads). The local disk takes the file from the spool by a
+    /// kernel copy at once, in the same hop off the async threads as the upload's inspection
+    /// (reading it into memory first cost a copy more per submission, a second hop a thread
+    /// switch more); S3 gets a small upload in memory, a larger one as the file.
+    pub fn prepare(&self, key: &str, file: std::fs::File, size: u64) -> anyhow::Result<Content> {
+        match &self.local_root {
+            Some(root) => {
+                copy_into_place(file, size, &root.join(Path::parse(key)?.as_ref()))?;
+                Ok(Content::Placed { size })
+            }
+            None => Ok(Content::from_spooled(file, size)?),
         }
-        Content::from_spooled(file, size)
     }
 
-    /// Stores a spooled upload under a new key: a small one in one put, a larger one copied by
-    /// the kernel (disk) or in parts (S3), never holding it whole in memory.
+    /// Finishes storing prepared content: a small upload in one put, a larger one in parts
+    /// (S3), never holding it whole in memory; on the local disk it is already in place.
     pub async fn put(&self, key: &str, content: Content) -> anyhow::Result<()> {
         let path = Path::parse(key)?;
         let file = match content {
-            // One request (S3) or one file write (disk) instead of a multipart upload's three.
+            Content::Placed { .. } => return Ok(()),
+            // One request instead of a multipart upload's three.
             Content::Memory(bytes) => {
                 self.store.put(&path, bytes.into()).await?;
                 return Ok(());
             }
-            Content::File { file, size } => match &self.local_root {
-                Some(root) => {
-                    let target = root.join(path.as_ref());
-                    return tokio::task::spawn_blocking(move || copy_into_place(file, size, &target)).await?;
-                }
-                None => file,
-            },
+            Content::File { file, .. } => file,
         };
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, S3_PART_BYTES);
@@ -196,16 +203,20 @@ impl Storage {
 /// 25 % slower and peaked 25 MiB higher; BENCHMARKS.md.)
 fn copy_into_place(mut file: std::fs::File, size: u64, target: &FsPath) -> anyhow::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    let dir = target.parent().context("a résumé key names a file")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // Written in place, not staged and renamed: the key is new and no lead names it before
     // this write succeeds, so nobody can read it half written. A rename took the directory's
     // lock a second time, and concurrent submissions queued on it (BENCHMARKS.md).
-    let mut placed = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(target)
-        .with_context(|| format!("creating {}", target.display()))?;
+    let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(target);
+    // The folder is made only when missing, not tried on every put.
+    let created = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = target.parent().context("a résumé key names a file")?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            create()
+        }
+        created => created,
+    };
+    let mut placed = created.with_context(|| format!("creating {}", target.display()))?;
     let copied = file.seek(SeekFrom::Start(0)).and_then(|_| std::io::copy(&mut file.take(size), &mut placed));
     let written = match copied {
         Ok(copied) if copied == size => Ok(()),

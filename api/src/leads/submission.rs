@@ -18,7 +18,6 @@ use crate::{
     error::AppError,
     infra::clock,
     infra::mail::messages::{ConflictMail, EarlierLead, LeadMail},
-    infra::storage::{Content, Storage},
     infra::validate,
     leads::attribution::{self, Attribution},
     leads::conflicts::{
@@ -193,11 +192,16 @@ pub(crate) async fn store_resume(leads: &Leads, upload: ResumeUpload) -> Result<
     let limit = leads.settings.max_upload_bytes;
     let ResumeUpload { file_name, file } = upload;
     let storage = leads.storage.clone();
-    let (kind, content) = tokio::task::spawn_blocking(move || inspect(&storage, file, limit))
-        .await
-        .context("inspecting the résumé")??;
+    // One hop off the async threads both inspects the upload and, on the local disk, stores it.
+    let (kind, key, content) = tokio::task::spawn_blocking(move || {
+        let (kind, file, size) = inspect(file, limit)?;
+        let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
+        let content = storage.prepare(&key, file, size).context("storing the résumé")?;
+        Ok::<_, AppError>((kind, key, content))
+    })
+    .await
+    .context("inspecting the résumé")??;
     let size_bytes = content.size() as i64;
-    let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
     leads.storage.put(&key, content).await.context("storing the résumé")?;
     Ok(ResumeFile {
         key,
@@ -214,9 +218,9 @@ pub(crate) async fn discard_resume(leads: &Leads, key: &str) {
     }
 }
 
-/// Size and type checks on the spooled file, then the file made ready to store: blocking I/O,
-/// done in one go so that a submission leaves the async threads once.
-fn inspect(storage: &Storage, mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, Content), AppError> {
+/// Size and type checks on the spooled file (blocking I/O); returns its type, the file and its
+/// size.
+fn inspect(mut file: std::fs::File, limit: u64) -> Result<(resume::ResumeType, std::fs::File, u64), AppError> {
     let size = file.metadata().context("reading the spooled résumé")?.len();
     if size == 0 {
         return Err(AppError::bad_input("resume", "is empty; choose the file again"));
@@ -225,7 +229,7 @@ fn inspect(storage: &Storage, mut file: std::fs::File, limit: u64) -> Result<(re
         return Err(AppError::FileTooLarge { limit_bytes: limit });
     }
     match resume::detect(&mut file).context("reading the spooled résumé")? {
-        Ok(kind) => Ok((kind, storage.content(file, size).context("reading the spooled résumé")?)),
+        Ok(kind) => Ok((kind, file, size)),
         Err(detected) => Err(AppError::UnsupportedFileType { detected }),
     }
 }
