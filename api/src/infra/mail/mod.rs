@@ -134,11 +134,17 @@ fn copy_path(dir: &Path, job_id: Uuid) -> PathBuf {
 }
 
 /// Written beside its final name and renamed into place: a reader never sees half a message,
-/// and a resend after a crash replaces the copy instead of adding one.
-async fn write_copy(dir: &Path, job_id: Uuid, message: &[u8]) -> std::io::Result<()> {
+/// and a resend after a crash replaces the copy instead of adding one. Both in one hop off the
+/// async threads (as `tokio::fs` calls, two).
+async fn write_copy(dir: &Path, job_id: Uuid, message: Vec<u8>) -> std::io::Result<()> {
     let staged = dir.join(format!(".{job_id}.eml.part"));
-    tokio::fs::write(&staged, message).await?;
-    tokio::fs::rename(&staged, copy_path(dir, job_id)).await
+    let placed = copy_path(dir, job_id);
+    tokio::task::spawn_blocking(move || {
+        std::fs::write(&staged, message)?;
+        std::fs::rename(&staged, placed)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +180,7 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await,
             Transport::Files(dir) => {
-                write_copy(dir, job_id, &message.formatted()).await.map_err(|e| SendError::Transient(error_chain(&e)))
+                write_copy(dir, job_id, message.formatted()).await.map_err(|e| SendError::Transient(error_chain(&e)))
             }
         }
     }
