@@ -16,6 +16,7 @@ mod m20261130_000011_bounded_lookups;
 mod m20261130_000012_list_indexes;
 mod m20261130_000013_unlogged_rate_limits;
 mod m20261201_000014_search_text;
+mod m20261201_000015_unused_lead_indexes;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_list_indexes::Migration),
             Box::new(m20261130_000013_unlogged_rate_limits::Migration),
             Box::new(m20261201_000014_search_text::Migration),
+            Box::new(m20261201_000015_unused_lead_indexes::Migration),
         ]
     }
 }
