@@ -28,12 +28,11 @@ const MAX_FILE_NAME_BYTES: usize = 200;
 /// instead, for the error message.
 pub fn detect<F: Read + Seek>(file: &mut F) -> std::io::Result<Result<ResumeType, String>> {
     file.seek(SeekFrom::Start(0))?;
-    // The magic bytes are in the first few dozen bytes: a buffer on the stack, not the whole
+    // The magic bytes are in the first few dozen bytes: a small block first, not the whole
     // text prefix, which as one 64 KiB block was mapped and unmapped by the allocator for
     // every submission (BENCHMARKS.md).
-    let mut magic = [0u8; MAGIC_BYTES];
-    let read = read_up_to(file, &mut magic)?;
-    let head = &magic[..read];
+    let mut head = Vec::with_capacity(MAGIC_BYTES);
+    file.by_ref().take(MAGIC_BYTES as u64).read_to_end(&mut head)?;
     let kind = if head.starts_with(b"%PDF-") {
         Ok(PDF)
     } else if head.starts_with(b"{\\rtf") {
@@ -41,28 +40,14 @@ pub fn detect<F: Read + Seek>(file: &mut F) -> std::io::Result<Result<ResumeType
     } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         Ok(DOC)
     } else if head.starts_with(b"PK\x03\x04") {
-        detect_zip(head, file)?
+        detect_zip(&head, file)?
     } else {
-        let mut text = head.to_vec();
-        file.by_ref().take((SNIFF_BYTES - read) as u64).read_to_end(&mut text)?;
-        detect_text(&text)
+        // What may be text is read on to the end of its prefix.
+        file.by_ref().take((SNIFF_BYTES - head.len()) as u64).read_to_end(&mut head)?;
+        detect_text(&head)
     };
     file.seek(SeekFrom::Start(0))?;
     Ok(kind)
-}
-
-/// Fills `buf` as far as the file goes; returns how much was read.
-fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn detect_zip<F: Read + Seek>(head: &[u8], file: &mut F) -> std::io::Result<Result<ResumeType, String>> {
