@@ -53,42 +53,30 @@ const SINGLE_PUT_MAX: u64 = 256 * 1024;
 /// A spooled upload on its way into the store.
 pub enum Content {
     Memory(Bytes),
-    File {
-        file: std::fs::File,
-        size: u64,
-    },
+    File(std::fs::File),
     /// Already in its place on the local disk, written when it was prepared.
-    Placed {
-        size: u64,
-    },
+    Placed,
 }
 
 impl Content {
-    /// Takes the first `size` bytes of `file`, reading them into memory if they are few
+    /// The spooled `file` of `size` bytes, read into memory if they are few
     /// (blocking I/O: call it off the async threads).
     fn from_spooled(mut file: std::fs::File, size: u64) -> std::io::Result<Self> {
         use std::io::{Read, Seek, SeekFrom};
         if size > SINGLE_PUT_MAX {
-            return Ok(Self::File { file, size });
+            return Ok(Self::File(file));
         }
         file.seek(SeekFrom::Start(0))?;
         let mut bytes = Vec::with_capacity(size as usize);
         file.take(size).read_to_end(&mut bytes)?;
         Ok(Self::Memory(bytes.into()))
     }
-
-    pub fn size(&self) -> u64 {
-        match self {
-            Self::Memory(bytes) => bytes.len() as u64,
-            Self::File { size, .. } | Self::Placed { size } => *size,
-        }
-    }
 }
 
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
-    /// Set for the local disk: large uploads are copied file to file by the kernel.
+    /// Set for the local disk: uploads are copied file to file by the kernel.
     local_root: Option<PathBuf>,
 }
 
@@ -133,7 +121,7 @@ impl Storage {
         match &self.local_root {
             Some(root) => {
                 copy_into_place(file, size, &root.join(Path::parse(key)?.as_ref()))?;
-                Ok(Content::Placed { size })
+                Ok(Content::Placed)
             }
             None => Ok(Content::from_spooled(file, size)?),
         }
@@ -144,13 +132,13 @@ impl Storage {
     pub async fn put(&self, key: &str, content: Content) -> anyhow::Result<()> {
         let path = Path::parse(key)?;
         let file = match content {
-            Content::Placed { .. } => return Ok(()),
+            Content::Placed => return Ok(()),
             // One request instead of a multipart upload's three.
             Content::Memory(bytes) => {
                 self.store.put(&path, bytes.into()).await?;
                 return Ok(());
             }
-            Content::File { file, .. } => file,
+            Content::File(file) => file,
         };
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, S3_PART_BYTES);

@@ -193,21 +193,20 @@ pub(crate) async fn store_resume(leads: &Leads, upload: ResumeUpload) -> Result<
     let ResumeUpload { file_name, file } = upload;
     let storage = leads.storage.clone();
     // One hop off the async threads both inspects the upload and, on the local disk, stores it.
-    let (kind, key, content) = tokio::task::spawn_blocking(move || {
+    let (kind, size, key, content) = tokio::task::spawn_blocking(move || {
         let (kind, file, size) = inspect(file, limit)?;
         let key = format!("resumes/{}.{}", Uuid::new_v4(), kind.extension);
         let content = storage.prepare(&key, file, size).context("storing the résumé")?;
-        Ok::<_, AppError>((kind, key, content))
+        Ok::<_, AppError>((kind, size, key, content))
     })
     .await
     .context("inspecting the résumé")??;
-    let size_bytes = content.size() as i64;
     leads.storage.put(&key, content).await.context("storing the résumé")?;
     Ok(ResumeFile {
         key,
         file_name: resume::sanitize_file_name(&file_name, kind),
         content_type: kind.content_type.to_owned(),
-        size_bytes,
+        size_bytes: size as i64,
     })
 }
 
