@@ -18,6 +18,7 @@ on_both_backends!(
     submissions_are_checked_against_the_register_and_earlier_leads,
     the_attorney_mail_says_possible_conflict,
     conflicts_are_decided_and_rerun_with_history,
+    a_corrected_name_or_address_is_checked_again,
     outcomes_need_reasons_and_respect_conflicts,
     a_late_lead_is_reminded_then_escalated_once,
     reminders_are_dropped_once_the_lead_is_answered,
@@ -334,6 +335,58 @@ async fn conflicts_are_decided_and_rerun_with_history(backend: Backend) {
 
 const SET_OUTCOME: &str = "mutation($id: ID!, $o: LeadOutcome!, $r: String) {
     setLeadOutcome(id: $id, outcome: $o, reason: $r) { outcome outcomeReason outcomeAt } }";
+
+async fn a_corrected_name_or_address_is_checked_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let attorney = app.attorney("alex@firm.test").await;
+    add_parties(&app, &admin, register()).await;
+    let fix = "mutation($id: ID!, $i: UpdateLeadInput!) { updateLead(id: $id, input: $i) {
+        lastName conflictCheck { state hits { matchedOn party { name } } } } }";
+    let resolve = "mutation($id: ID!) { resolveConflict(leadId: $id, decision: CLEARED, note: \"a namesake\") {
+        conflictCheck { state } } }";
+
+    // Submitted under her maiden name: nothing in the register matches.
+    let id = app.submit_id(lead_input("Ada", "Byron", "ada@example.org")).await;
+    assert_eq!(lead(&app, &attorney, &id).await["conflictCheck"]["state"], "CLEAR");
+    // Corrected to her married name, the adverse party's: the correction itself finds her.
+    let body = app.graphql(fix, json!({ "id": id, "i": { "lastName": "Lovelace" } }), Some(&attorney)).await;
+    let check = &body["data"]["updateLead"]["conflictCheck"];
+    assert_eq!(check["state"], "POSSIBLE_CONFLICT", "{body}");
+    assert_eq!(check["hits"][0]["party"]["name"], "Lovelace, Ada", "{body}");
+    assert_eq!(check["hits"][0]["matchedOn"], json!(["name"]), "{body}");
+    let seen = lead(&app, &attorney, &id).await;
+    let newest: Vec<(&str, &str)> = seen["history"].as_array().unwrap()[..2]
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"]["user"]["email"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        newest,
+        [("CONFLICT_CHECKED", "alex@firm.test"), ("FIELDS_UPDATED", "alex@firm.test")],
+        "newest first: {seen}"
+    );
+
+    // Decided; a correction that finds no one new leaves the decision standing…
+    let body = app.graphql(resolve, json!({ "id": id }), Some(&attorney)).await;
+    assert_eq!(body["data"]["resolveConflict"]["conflictCheck"]["state"], "CLEARED", "{body}");
+    let body = app.graphql(fix, json!({ "id": id, "i": { "firstName": "Ada " } }), Some(&attorney)).await;
+    assert_eq!(body["data"]["updateLead"]["conflictCheck"]["state"], "CLEARED", "{body}");
+    // …but a new address that is a client's is a new hit, to be decided afresh.
+    let body = app.graphql(fix, json!({ "id": id, "i": { "email": "CB@engines.example" } }), Some(&attorney)).await;
+    let check = &body["data"]["updateLead"]["conflictCheck"];
+    assert_eq!(check["state"], "POSSIBLE_CONFLICT", "{body}");
+    let parties: Vec<&str> =
+        check["hits"].as_array().unwrap().iter().filter_map(|h| h["party"]["name"].as_str()).collect();
+    assert!(parties.contains(&"Charles Babbage"), "{body}");
+
+    // A correction that changes nothing of the name or address checks nothing.
+    let checks =
+        |seen: &Value| seen["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "CONFLICT_CHECKED").count();
+    let before = checks(&lead(&app, &attorney, &id).await);
+    let body = app.graphql(fix, json!({ "id": id, "i": { "lastName": "Lovelace" } }), Some(&attorney)).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(checks(&lead(&app, &attorney, &id).await), before);
+}
 
 async fn outcomes_need_reasons_and_respect_conflicts(backend: Backend) {
     let app = TestApp::spawn(backend).await;

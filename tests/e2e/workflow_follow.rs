@@ -14,7 +14,7 @@ on_both_backends!(history_records_every_change, round_robin_takes_turns, repeat_
 
 const HISTORY: &str = "query($id: ID!) { lead(id: $id) { firstName email assignedTo { email } \
     resume { fileName downloadUrl } notes { body author { email } } \
-    history { kind at actor { kind name user { email } } fromStatus toStatus changes { field from to } \
+    history { kind at conflictState actor { kind name user { email } } fromStatus toStatus changes { field from to } \
     previousResume { fileName sizeBytes downloadUrl } assignee { email } previousAssignee { email } \
     note { body } email { kind state } recipient error willRetry } } }";
 
@@ -88,29 +88,37 @@ async fn history_records_every_change(backend: Backend) {
     let lead = history(&app, &token, &id).await;
     let kinds = kinds(&lead);
     assert_eq!(
-        kinds[..6],
-        ["NOTE_ADDED", "ASSIGNED", "ASSIGNED", "RESUME_REPLACED", "FIELDS_UPDATED", "STATUS_CHANGED"],
-        "newest first: {lead}"
+        kinds[..7],
+        [
+            "NOTE_ADDED",
+            "ASSIGNED",
+            "ASSIGNED",
+            "RESUME_REPLACED",
+            "CONFLICT_CHECKED",
+            "FIELDS_UPDATED",
+            "STATUS_CHANGED"
+        ],
+        "newest first; the corrected name and address are checked again: {lead}"
     );
-    let mut mails = kinds[6..9].to_vec();
+    let mut mails = kinds[7..10].to_vec();
     mails.sort();
     assert_eq!(mails, ["EMAIL_FAILED", "EMAIL_SENT", "EMAIL_SENT"], "{lead}");
-    assert_eq!(kinds[9..], ["CONFLICT_CHECKED", "SUBMITTED"], "the check is recorded with the submission");
+    assert_eq!(kinds[10..], ["CONFLICT_CHECKED", "SUBMITTED"], "the check is recorded with the submission");
     let events = lead["history"].as_array().unwrap();
     let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
-    for event in &events[..6] {
+    for event in &events[..7] {
         assert_eq!(event["actor"]["kind"], "USER");
         assert_eq!(event["actor"]["user"]["email"], "alex@firm.test");
         assert_eq!(event["actor"]["name"], "Alex Attorney");
     }
-    for event in &events[6..9] {
+    for event in &events[7..10] {
         assert_eq!(event["actor"]["kind"], "SYSTEM");
         assert_eq!(event["actor"]["name"], "system");
     }
-    assert_eq!(events[9]["actor"]["kind"], "SYSTEM", "the conflict check");
-    assert_eq!(events[10]["actor"]["kind"], "PROSPECT");
-    assert_eq!(events[10]["actor"]["name"], "prospect");
+    assert_eq!(events[10]["actor"]["kind"], "SYSTEM", "the conflict check");
+    assert_eq!(events[11]["actor"]["kind"], "PROSPECT");
+    assert_eq!(events[11]["actor"]["name"], "prospect");
 
     assert_eq!(events[0]["note"]["body"], "Called, left a voicemail.");
     assert_eq!(
@@ -122,19 +130,20 @@ async fn history_records_every_change(backend: Backend) {
     assert_eq!(events[2]["assignee"]["email"], "alex@firm.test");
     assert!(events[2]["previousAssignee"].is_null());
     assert_eq!(
-        events[4]["changes"],
+        events[5]["changes"],
         json!([{ "field": "firstName", "from": "Ada", "to": "Adah" }, { "field": "email", "from": "ada@example.com", "to": "adah@example.com" }]),
         "only what changed: the last name was sent unchanged"
     );
     assert_eq!(
-        (events[5]["fromStatus"].as_str(), events[5]["toStatus"].as_str()),
+        (events[6]["fromStatus"].as_str(), events[6]["toStatus"].as_str()),
         (Some("PENDING"), Some("REACHED_OUT"))
     );
-    let failed = events[6..9].iter().find(|e| e["kind"] == "EMAIL_FAILED").unwrap();
+    assert_eq!(events[4]["conflictState"], "CLEAR", "{lead}");
+    let failed = events[7..10].iter().find(|e| e["kind"] == "EMAIL_FAILED").unwrap();
     assert_eq!(failed["willRetry"], true);
     assert!(failed["error"].as_str().unwrap().contains("451"), "{failed}");
     assert_eq!(failed["email"]["state"], "SENT", "the mail as it is now");
-    let recipients: Vec<&str> = events[6..9].iter().map(|e| e["recipient"].as_str().unwrap()).collect();
+    let recipients: Vec<&str> = events[7..10].iter().map(|e| e["recipient"].as_str().unwrap()).collect();
     assert!(recipients.contains(&"ada@example.com") && recipients.contains(&"alex@firm.test"), "{recipients:?}");
 
     // The replaced résumé is still there, byte for byte; the current one is the new file.
@@ -170,7 +179,7 @@ async fn history_records_every_change(backend: Backend) {
         .await;
     assert_eq!((error_code(&exe), error_field(&exe)), ("UNSUPPORTED_FILE_TYPE", "resume"), "{exe}");
     let after = history(&app, &token, &id).await;
-    assert_eq!(after["history"].as_array().unwrap().len(), 11, "nothing recorded for refused changes");
+    assert_eq!(after["history"].as_array().unwrap().len(), 12, "nothing recorded for refused changes");
     assert_eq!(after["firstName"], "Adah");
     // Without a staff sign-in, none of it.
     let anonymous = app.graphql(note, json!({ "id": id, "b": "x" }), None).await;

@@ -26,7 +26,10 @@ use crate::{
     infra::clock,
     infra::mail::messages::LeadMail,
     infra::validate,
-    leads::conflicts::keys,
+    leads::conflicts::{
+        decide::{self, CheckedKeys},
+        keys,
+    },
     leads::history::{
         self, Actor, EventData, FieldChange, FieldsUpdated, NewEvent, NoteAdded, ResumeReplaced, StatusChanged,
     },
@@ -200,7 +203,21 @@ pub async fn update(
         .transpose()?;
     let email =
         corrections.email.map(|e| validate::email(&e).map_err(|m| AppError::bad_input("email", m))).transpose()?;
-    submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    let seen = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
+    // A new name or address is checked for conflicts as the submission's was, in the same
+    // change: a register party under the corrected name must not go unnoticed.
+    let corrected = |lead: &lead::Model| {
+        let first = first_name.as_ref().unwrap_or(&lead.first_name);
+        let last = last_name.as_ref().unwrap_or(&lead.last_name);
+        CheckedKeys { name_key: keys::lead_name_key(first, last), email: email.clone().unwrap_or(lead.email.clone()) }
+    };
+    let recheck = match corrected(&seen) {
+        keys if keys == CheckedKeys::of(&seen) => None,
+        keys => {
+            let finding = decide::check_under(leads, &seen, &keys).await?;
+            Some((CheckedKeys::of(&seen), finding))
+        }
+    };
     let new_file = match resume {
         Some(upload) => Some(submission::store_resume(leads, upload).await?),
         None => None,
@@ -249,14 +266,16 @@ pub async fn update(
                 replaced_at: Set(now),
             }
         });
-        let name_key = (first_name.is_some() || last_name.is_some()).then(|| {
-            let first = first_name.as_ref().unwrap_or(&lead.first_name);
-            let last = last_name.as_ref().unwrap_or(&lead.last_name);
-            keys::lead_name_key(first, last)
-        });
+        let keys = corrected(lead);
         // Later conflict checks find the lead under its new name.
-        if let Some(key) = name_key.filter(|key| *key != lead.name_key) {
-            columns.push((C::NameKey, Expr::value(key)));
+        if keys.name_key != lead.name_key {
+            columns.push((C::NameKey, Expr::value(keys.name_key.clone())));
+        }
+        // Checked under the keys it had when read; `record` refuses if they have changed since.
+        if let Some((before, finding)) = recheck.as_ref().filter(|_| keys != CheckedKeys::of(lead)) {
+            let (checked, event) = decide::record(lead, before, finding, actor.user().id, now)?;
+            columns.extend(checked);
+            events.push(event);
         }
         Ok((!events.is_empty()).then_some(Change { columns, events, replaced, ..Change::default() }))
     })
