@@ -22,6 +22,7 @@ on_both_backends!(
     wrong_credentials_fail_readiness,
     store_down_means_no_lead,
     database_failure_removes_the_object,
+    a_submission_whose_client_went_away_is_finished,
 );
 
 /// The app storing its résumés in `s3` under the prefix `intake/test`; `configure` may change
@@ -137,4 +138,37 @@ async fn database_failure_removes_the_object(backend: Backend) {
     assert_eq!(error_code(&body), "INTERNAL", "{body}");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
     assert!(s3.objects().is_empty(), "orphan left behind: {:?}", s3.objects());
+}
+
+async fn a_submission_whose_client_went_away_is_finished(backend: Backend) {
+    let s3 = S3Server::start().await;
+    let app = spawn(backend, &s3, |c| c.request_timeout = Duration::from_secs(2)).await;
+    let mut announced = app.state.announcer.subscribe();
+    s3.hold_writes();
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut input = lead_input("Ada", "Lovelace", "ada@example.com");
+    input["clientSubmissionId"] = json!(key);
+    // The store holds the résumé past the request's time limit: the client is answered 408 and
+    // the request is dropped, with the form arrived whole and its file half-stored.
+    let form = test_support::app::submit_form(input.clone(), "cv.pdf", PDF.to_vec());
+    let response = app.client.post(format!("{}/graphql", app.address)).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 408);
+    s3.writes_held(1).await;
+    assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 0);
+
+    // The submission goes on without its client: the lead is written, its résumé stored.
+    s3.release_writes();
+    let submitted = tokio::time::timeout(Duration::from_secs(30), announced.recv()).await.expect("no lead").unwrap();
+    let leads = lead::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(submitted.lead_id(), leads[0].id);
+    let objects = s3.objects();
+    assert_eq!(objects, [std::path::Path::new("intake/test").join(&leads[0].resume_key)], "no orphan");
+    assert_eq!(email_job::Entity::find().count(&app.state.db).await.unwrap(), 2, "acknowledgement and notification");
+
+    // The prospect's retry gets that lead's receipt; nothing more is stored.
+    let body = app.submit_lead(input, "cv.pdf", PDF.to_vec()).await;
+    assert_eq!(body["data"]["submitLead"]["id"], leads[0].id.to_string(), "{body}");
+    assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
+    assert_eq!(s3.objects().len(), 1);
 }

@@ -4,6 +4,7 @@
 //! the lead is still as it was read (its `updated_at`), so two people changing a lead at once
 //! both land, one after the other, each recorded with what it really changed.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{
     email_job::EmailKind,
@@ -16,6 +17,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, SimpleExpr},
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -192,7 +194,6 @@ pub async fn update(
     resume: Option<ResumeUpload>,
     actor: Staff<'_>,
 ) -> Result<lead::Model, AppError> {
-    use lead::Column as C;
     let first_name = corrections
         .first_name
         .map(|n| validate::person_name(&n).map_err(|m| AppError::bad_input("firstName", m)))
@@ -203,6 +204,25 @@ pub async fn update(
         .transpose()?;
     let email =
         corrections.email.map(|e| validate::email(&e).map_err(|m| AppError::bad_input("email", m))).transpose()?;
+    let by = actor.user().id;
+    // Runs to its end even if the client goes away, as a submission does: stopped half-way, it
+    // would leave a stored résumé that no lead names.
+    let leads = leads.clone();
+    let valid = LeadCorrections { first_name, last_name, email };
+    let corrected = tokio::spawn(async move { correct(&leads, id, valid, resume, by).await }.in_current_span());
+    corrected.await.context("storing the correction")?
+}
+
+/// `update` once its input is checked: `corrections` valid, `by` the staff member's id.
+async fn correct(
+    leads: &Leads,
+    id: Uuid,
+    corrections: LeadCorrections,
+    resume: Option<ResumeUpload>,
+    by: Uuid,
+) -> Result<lead::Model, AppError> {
+    use lead::Column as C;
+    let LeadCorrections { first_name, last_name, email } = corrections;
     let seen = submission::find(&leads.db, id).await?.ok_or(AppError::NotFound("lead"))?;
     // A new name or address is checked for conflicts as the submission's was, in the same
     // change: a register party under the corrected name must not go unnoticed.
@@ -243,7 +263,7 @@ pub async fn update(
         if !changes.is_empty() {
             events.push(NewEvent {
                 lead_id: id,
-                actor: Actor::User(actor.user().id),
+                actor: Actor::User(by),
                 data: EventData::FieldsUpdated(FieldsUpdated { changes }),
             });
         }
@@ -251,7 +271,7 @@ pub async fn update(
             columns.extend(resume_columns(file));
             events.push(NewEvent {
                 lead_id: id,
-                actor: Actor::User(actor.user().id),
+                actor: Actor::User(by),
                 data: EventData::ResumeReplaced(ResumeReplaced {
                     previous_key: lead.resume_key.clone(),
                     new_key: file.key.clone(),
@@ -273,7 +293,7 @@ pub async fn update(
         }
         // Checked under the keys it had when read; `record` refuses if they have changed since.
         if let Some((before, finding)) = recheck.as_ref().filter(|_| keys != CheckedKeys::of(lead)) {
-            let (checked, event) = decide::record(lead, before, finding, actor.user().id, now)?;
+            let (checked, event) = decide::record(lead, before, finding, by, now)?;
             columns.extend(checked);
             events.push(event);
         }

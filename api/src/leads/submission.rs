@@ -11,6 +11,7 @@ use entity::{
     user::Role,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, SqlErr};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -110,6 +111,39 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         return Err(AppError::bad_input("consent", "must be given: tick the box to agree, then send again"));
     }
 
+    // From here on the submission runs to its end even if the client goes away or the request
+    // times out: stopped half-way, it would leave a stored résumé that no lead names, and lose
+    // a lead whose form had arrived whole. A retry with the same key gets this lead's receipt.
+    let leads = leads.clone();
+    let input = Valid {
+        first_name,
+        last_name,
+        email,
+        source,
+        attribution,
+        consented,
+        client: input.client,
+        client_submission_id,
+    };
+    let stored = tokio::spawn(async move { store_lead(&leads, input, upload).await }.in_current_span());
+    stored.await.context("storing the submission")?
+}
+
+/// A submission's input, checked.
+struct Valid {
+    first_name: String,
+    last_name: String,
+    email: String,
+    source: Option<String>,
+    attribution: Option<serde_json::Value>,
+    consented: bool,
+    client: Client,
+    client_submission_id: Option<Uuid>,
+}
+
+/// Checks the lead for conflicts, stores its résumé, and writes it with its mails.
+async fn store_lead(leads: &Leads, input: Valid, upload: ResumeUpload) -> Result<Receipt, AppError> {
+    let Valid { first_name, last_name, email, source, attribution, consented, client, client_submission_id } = input;
     let email_key = email.to_lowercase();
     let id = Uuid::now_v7();
     let now = clock::now();
@@ -152,9 +186,8 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         respond_by: leads.settings.deadline.respond_by(now),
         consent_given_at: consented.then_some(now),
         consent_text_version: consented.then(|| leads.settings.consent_text_version.clone()),
-        consent_ip: input.client.ip.filter(|_| consented).map(|ip| ip.to_string()),
-        consent_user_agent: input
-            .client
+        consent_ip: client.ip.filter(|_| consented).map(|ip| ip.to_string()),
+        consent_user_agent: client
             .user_agent
             .filter(|_| consented)
             .map(|agent| agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()),
