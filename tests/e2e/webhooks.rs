@@ -30,6 +30,7 @@ on_both_backends!(
     private_addresses_are_refused_unless_allowed,
     a_delivery_is_dead_when_its_attempts_run_out,
     deliveries_due_together_are_claimed_in_writing_order,
+    each_kind_of_change_is_delivered_once_per_change,
 );
 
 #[derive(Clone, Debug)]
@@ -379,4 +380,51 @@ async fn deliveries_due_together_are_claimed_in_writing_order(backend: Backend) 
         claimed.extend(rows.into_iter().map(|row| row.id));
     }
     assert_eq!(claimed, [first, second], "claimed in the order written");
+}
+
+async fn each_kind_of_change_is_delivered_once_per_change(backend: Backend) {
+    let app = open_app(backend).await;
+    let admin = app.admin_token().await;
+    let (attorney_id, attorney) = app.attorney_with_id("alex@firm.test").await;
+    let (receiver, url) = Receiver::start("127.0.0.1").await;
+    let (_, secret) = create(&app, &admin, &url, json!(["LEAD_UPDATED", "LEAD_ASSIGNED", "LEAD_OUTCOME_SET"])).await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let dispatcher = app.state.dispatcher();
+    let report = dispatcher.deliver_due(api::infra::clock::now()).await.unwrap();
+    assert_eq!(report.delivered, 0, "not subscribed to LEAD_SUBMITTED");
+
+    // A correction that also replaces the résumé records two history events: one delivery.
+    let fix =
+        "mutation($id: ID!, $f: Upload) { updateLead(id: $id, input: { lastName: \"Byron\" }, resume: $f) { id } }";
+    let fixed =
+        app.graphql_with_file(fix, json!({ "id": id, "f": null }), "f", ("new.pdf", PDF.to_vec()), &attorney).await;
+    assert!(fixed["errors"].is_null(), "{fixed}");
+    let note = "mutation($id: ID!) { addLeadNote(leadId: $id, body: \"Called back\") { body } }";
+    assert!(app.graphql(note, json!({ "id": id }), Some(&attorney)).await["errors"].is_null());
+    let assign = "mutation($id: ID!, $u: ID) { assignLead(id: $id, userId: $u) { id } }";
+    assert!(app.graphql(assign, json!({ "id": id, "u": attorney_id }), Some(&admin)).await["errors"].is_null());
+    let outcome = "mutation($id: ID!) { setLeadOutcome(id: $id, outcome: CONSULTATION_SCHEDULED) { outcome } }";
+    assert!(app.graphql(outcome, json!({ "id": id }), Some(&attorney)).await["errors"].is_null());
+    // The same outcome again changes nothing, so it announces nothing.
+    assert!(app.graphql(outcome, json!({ "id": id }), Some(&attorney)).await["errors"].is_null());
+
+    let report = dispatcher.deliver_due(api::infra::clock::now()).await.unwrap();
+    assert_eq!(report.delivered, 4);
+    let got = receiver.received();
+    let types: Vec<Value> = got.iter().map(|d| payload(d)["type"].clone()).collect();
+    assert_eq!(
+        types,
+        ["lead.updated", "lead.updated", "lead.assigned", "lead.outcome_set"],
+        "in the order of the changes"
+    );
+    for delivery in &got {
+        assert!(verifies(&secret, delivery));
+        let data = payload(delivery)["data"].clone();
+        assert_eq!(data["id"], id);
+        assert_eq!(data["lastName"], "Byron", "the lead as it is when delivered: {data}");
+        assert_eq!(data["resume"]["fileName"], "new.pdf", "{data}");
+    }
+    assert_eq!(payload(&got[3])["data"]["outcome"], "CONSULTATION_SCHEDULED");
+    let ids: std::collections::HashSet<_> = got.iter().map(|d| d.headers["webhook-id"].clone()).collect();
+    assert_eq!(ids.len(), 4, "each delivery has its own id");
 }
