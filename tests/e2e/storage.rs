@@ -23,6 +23,7 @@ on_both_backends!(
     store_down_means_no_lead,
     database_failure_removes_the_object,
     a_submission_whose_client_went_away_is_finished,
+    shutdown_waits_for_a_submission_whose_client_went_away,
 );
 
 /// The app storing its résumés in `s3` under the prefix `intake/test`; `configure` may change
@@ -171,4 +172,28 @@ async fn a_submission_whose_client_went_away_is_finished(backend: Backend) {
     assert_eq!(body["data"]["submitLead"]["id"], leads[0].id.to_string(), "{body}");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
     assert_eq!(s3.objects().len(), 1);
+}
+
+async fn shutdown_waits_for_a_submission_whose_client_went_away(backend: Backend) {
+    let s3 = S3Server::start().await;
+    let mut app = spawn(backend, &s3, |c| c.request_timeout = Duration::from_secs(2)).await;
+    s3.hold_writes();
+    let form = test_support::app::submit_form(lead_input("Ada", "Lovelace", "ada@example.com"), "cv.pdf", PDF.to_vec());
+    let response = app.client.post(format!("{}/graphql", app.address)).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 408);
+    s3.writes_held(1).await;
+
+    // The server is stopped (and a new one started) while the résumé is still held; the store
+    // answers only once the old server has stopped taking connections.
+    let old = app.address.trim_start_matches("http://").to_owned();
+    let release = async {
+        while tokio::net::TcpStream::connect(&old).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        s3.release_writes();
+    };
+    tokio::join!(app.restart(), release);
+    let leads = lead::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(leads.len(), 1, "the stopping server finished the lead before closing its database");
+    assert_eq!(s3.objects(), [std::path::Path::new("intake/test").join(&leads[0].resume_key)]);
 }

@@ -134,6 +134,9 @@ impl Application {
         })
         .await
         .context("HTTP server");
+        // Submissions whose clients went away are still writing their leads.
+        self.state.leads.tasks.close();
+        self.state.leads.tasks.wait().await;
         stop.cancel();
         pruner.abort();
         if let Some(ops) = ops {
@@ -227,6 +230,7 @@ fn assemble(
             firm_name: config.firm_name.clone(),
             retention: config.retention.period,
         }),
+        tasks: tokio_util::task::TaskTracker::new(),
     };
     Ok(AppState {
         db,

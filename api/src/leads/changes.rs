@@ -207,9 +207,9 @@ pub async fn update(
     let by = actor.user().id;
     // Runs to its end even if the client goes away, as a submission does: stopped half-way, it
     // would leave a stored résumé that no lead names.
-    let leads = leads.clone();
+    let own = leads.clone();
     let valid = LeadCorrections { first_name, last_name, email };
-    let corrected = tokio::spawn(async move { correct(&leads, id, valid, resume, by).await }.in_current_span());
+    let corrected = leads.tasks.spawn(async move { correct(&own, id, valid, resume, by).await }.in_current_span());
     corrected.await.context("storing the correction")?
 }
 

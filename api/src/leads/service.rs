@@ -1,10 +1,12 @@
 //! What the lead functions need, and nothing more: the database, the résumé store, the
 //! group-commit writer, the announcer, the staff to notify, how recent searches were found,
-//! download links, the mail copies an erasure removes, and the few settings they read.
+//! download links, the mail copies an erasure removes, the few settings they read, and the work
+//! they leave running.
 
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
+use tokio_util::task::TaskTracker;
 
 use super::privacy::retention::RetentionPeriod;
 use super::{deadline::DeadlineSettings, file_links::FileLinks, list::SearchWays, writer::LeadWriter};
@@ -25,6 +27,8 @@ pub struct Leads {
     /// The file transport's `.eml` copies, which an erasure removes.
     pub mail_copies: MailCopies,
     pub settings: Arc<LeadSettings>,
+    /// Submissions and corrections that run on without their request; shutdown waits for them.
+    pub tasks: TaskTracker,
 }
 
 pub struct LeadSettings {

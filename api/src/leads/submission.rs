@@ -114,7 +114,7 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
     // From here on the submission runs to its end even if the client goes away or the request
     // times out: stopped half-way, it would leave a stored résumé that no lead names, and lose
     // a lead whose form had arrived whole. A retry with the same key gets this lead's receipt.
-    let leads = leads.clone();
+    let own = leads.clone();
     let input = Valid {
         first_name,
         last_name,
@@ -125,7 +125,7 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         client: input.client,
         client_submission_id,
     };
-    let stored = tokio::spawn(async move { store_lead(&leads, input, upload).await }.in_current_span());
+    let stored = leads.tasks.spawn(async move { store_lead(&own, input, upload).await }.in_current_span());
     stored.await.context("storing the submission")?
 }
 
