@@ -111,83 +111,26 @@ pub async fn submit(leads: &Leads, input: SubmitLead, upload: ResumeUpload) -> R
         return Err(AppError::bad_input("consent", "must be given: tick the box to agree, then send again"));
     }
 
-    // From here on the submission runs to its end even if the client goes away or the request
-    // times out: stopped half-way, it would leave a stored résumé that no lead names, and lose
-    // a lead whose form had arrived whole. A retry with the same key gets this lead's receipt.
-    let own = leads.clone();
-    let input = Valid {
-        first_name,
-        last_name,
-        email,
-        source,
-        attribution,
-        consented,
-        client: input.client,
-        client_submission_id,
-    };
-    let stored = leads.tasks.spawn(async move { store_lead(&own, input, upload).await }.in_current_span());
-    stored.await.context("storing the submission")?
-}
-
-/// A submission's input, checked.
-struct Valid {
-    first_name: String,
-    last_name: String,
-    email: String,
-    source: Option<String>,
-    attribution: Option<serde_json::Value>,
-    consented: bool,
-    client: Client,
-    client_submission_id: Option<Uuid>,
-}
-
-/// Checks the lead for conflicts, stores its résumé, and writes it with its mails.
-async fn store_lead(leads: &Leads, input: Valid, upload: ResumeUpload) -> Result<Receipt, AppError> {
-    let Valid { first_name, last_name, email, source, attribution, consented, client, client_submission_id } = input;
-    let email_key = email.to_lowercase();
-    let id = Uuid::now_v7();
     let now = clock::now();
-    let name_key = keys::lead_name_key(&first_name, &last_name);
-    let subject =
-        check::Subject { lead_id: id, name_key: &name_key, email_key: &email_key, email: &email, submitted_at: now };
-    // The address's first lead comes with the check's reads: a new lead repeats it.
-    let (earlier, candidates) = check::look_up(&leads.db, &subject).await?;
-    let finding = check::judge(&subject, earlier.as_ref(), candidates);
-    let file = store_resume(leads, upload).await?;
+    // The row as the prospect's input makes it; its conflict check and résumé come next.
     let row = lead::Model {
-        id,
+        id: Uuid::now_v7(),
+        email_key: email.to_lowercase(),
+        name_key: keys::lead_name_key(&first_name, &last_name),
         first_name,
         last_name,
         email,
         status: LeadStatus::Pending,
-        resume_key: file.key.clone(),
-        resume_file_name: file.file_name.clone(),
-        resume_content_type: file.content_type.clone(),
-        resume_size_bytes: file.size_bytes,
         created_at: now,
         updated_at: now,
-        reached_out_at: None,
-        reached_out_by: None,
         client_submission_id,
-        assigned_to: None,
-        duplicate_of: earlier.as_ref().map(|e| e.id),
-        email_key,
-        name_key,
-        conflict_state: finding.state,
-        conflict_hits: Some(serde_json::to_value(&finding.hits).expect("hits serialise")),
-        conflict_checked_at: Some(now),
-        conflict_decided_by: None,
-        conflict_decided_at: None,
-        conflict_note: None,
         outcome: LeadOutcome::Open,
-        outcome_reason: None,
-        outcome_at: None,
-        outcome_by: None,
         respond_by: leads.settings.deadline.respond_by(now),
         consent_given_at: consented.then_some(now),
         consent_text_version: consented.then(|| leads.settings.consent_text_version.clone()),
-        consent_ip: client.ip.filter(|_| consented).map(|ip| ip.to_string()),
-        consent_user_agent: client
+        consent_ip: input.client.ip.filter(|_| consented).map(|ip| ip.to_string()),
+        consent_user_agent: input
+            .client
             .user_agent
             .filter(|_| consented)
             .map(|agent| agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()),
@@ -195,20 +138,49 @@ async fn store_lead(leads: &Leads, input: Valid, upload: ResumeUpload) -> Result
         attribution,
         ..lead::Model::default()
     };
+    // From here on the submission runs to its end even if the client goes away or the request
+    // times out: stopped half-way, it would leave a stored résumé that no lead names, and lose
+    // a lead whose form had arrived whole. A retry with the same key gets this lead's receipt.
+    let own = leads.clone();
+    let stored = leads.tasks.spawn(async move { store_lead(&own, row, upload).await }.in_current_span());
+    stored.await.context("storing the submission")?
+}
+
+/// Checks the lead for conflicts, stores its résumé, and writes it with its mails.
+async fn store_lead(leads: &Leads, mut row: lead::Model, upload: ResumeUpload) -> Result<Receipt, AppError> {
+    let subject = check::Subject {
+        lead_id: row.id,
+        name_key: &row.name_key,
+        email_key: &row.email_key,
+        email: &row.email,
+        submitted_at: row.created_at,
+    };
+    // The address's first lead comes with the check's reads: a new lead repeats it.
+    let (earlier, candidates) = check::look_up(&leads.db, &subject).await?;
+    let finding = check::judge(&subject, earlier.as_ref(), candidates);
+    let ResumeFile { key, file_name, content_type, size_bytes } = store_resume(leads, upload).await?;
+    row.resume_key = key;
+    row.resume_file_name = file_name;
+    row.resume_content_type = content_type;
+    row.resume_size_bytes = size_bytes;
+    row.duplicate_of = earlier.as_ref().map(|e| e.id);
+    row.conflict_state = finding.state;
+    row.conflict_hits = Some(serde_json::to_value(&finding.hits).expect("hits serialise"));
+    row.conflict_checked_at = Some(row.created_at);
     let saved = insert_with_jobs(leads, &row, earlier.as_ref(), &finding).await;
     if saved.is_err() {
-        discard_resume(leads, &file.key).await;
+        discard_resume(leads, &row.resume_key).await;
     }
     match saved {
         Ok(()) => {
             leads.announcer.mail_enqueued();
             crate::infra::metrics::lead_submitted();
-            tracing::info!(lead = %id, size = file.size_bytes, content_type = file.content_type, "lead submitted; its mails are queued");
+            tracing::info!(lead = %row.id, size = row.resume_size_bytes, content_type = row.resume_content_type, "lead submitted; its mails are queued");
             Ok(Receipt::from(&row))
         }
         // A concurrent retry with the same key won the race: answer as it did.
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let key = client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
+            let key = row.client_submission_id.ok_or_else(|| AppError::Internal(e.into()))?;
             let first = find_by_submission_id(&leads.db, key).await?.ok_or(AppError::NotFound("lead"))?;
             Ok(Receipt::from(&first))
         }
