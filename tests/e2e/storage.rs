@@ -23,6 +23,7 @@ on_both_backends!(
     store_down_means_no_lead,
     database_failure_removes_the_object,
     a_submission_whose_client_went_away_is_finished,
+    a_replacement_whose_client_went_away_is_finished,
     shutdown_waits_for_a_submission_whose_client_went_away,
 );
 
@@ -172,6 +173,36 @@ async fn a_submission_whose_client_went_away_is_finished(backend: Backend) {
     assert_eq!(body["data"]["submitLead"]["id"], leads[0].id.to_string(), "{body}");
     assert_eq!(lead::Entity::find().count(&app.state.db).await.unwrap(), 1);
     assert_eq!(s3.objects().len(), 1);
+}
+
+async fn a_replacement_whose_client_went_away_is_finished(backend: Backend) {
+    let s3 = S3Server::start().await;
+    let app = spawn(backend, &s3, |c| c.request_timeout = Duration::from_secs(2)).await;
+    let id = app.submit_id(lead_input("Ada", "Lovelace", "ada@example.com")).await;
+    let token = app.attorney("alex@firm.test").await;
+    let mut announced = app.state.announcer.subscribe();
+    s3.hold_writes();
+    let replace = "mutation($id: ID!, $f: Upload) { updateLead(id: $id, input: {}, resume: $f) { id } }";
+    let operations = json!({ "query": replace, "variables": { "id": id, "f": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.f"] }).to_string())
+        .part("0", reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("new cv.pdf"));
+    let request = app.client.post(format!("{}/graphql", app.address)).bearer_auth(&token).multipart(form);
+    assert_eq!(request.send().await.unwrap().status(), 408);
+    s3.writes_held(1).await;
+
+    s3.release_writes();
+    let changed = tokio::time::timeout(Duration::from_secs(30), announced.recv()).await.expect("no change").unwrap();
+    assert_eq!(changed.lead_id().to_string(), id);
+    let lead = lead::Entity::find().one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(lead.resume_file_name, "new cv.pdf", "the replacement landed");
+    let old = entity::replaced_resume::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(old.len(), 1, "the replaced file is kept in the history");
+    let named = |key: &str| std::path::Path::new("intake/test").join(key);
+    let mut expected = vec![named(&lead.resume_key), named(&old[0].key)];
+    expected.sort();
+    assert_eq!(s3.objects(), expected, "every stored file is named by the lead or its history");
 }
 
 async fn shutdown_waits_for_a_submission_whose_client_went_away(backend: Backend) {
